@@ -1,0 +1,120 @@
+import { ImageError } from '../errors.js';
+import type { ImageDirectory, ImageFile } from '../images/directory.js';
+import { num, optNum, optU64, u64, bool } from '../images/fields.js';
+import { EntryReader } from '../images/framing.js';
+import { Magic } from '../images/magic.js';
+
+/** Page size of every architecture criu-gdb reads (x86_64 and aarch64 with 4 KiB pages). */
+export const PAGE_SIZE = 4096n;
+const PAGE_SHIFT = 12n;
+
+/** Pagemap entry flags. */
+export const PE_PARENT = 1;
+export const PE_LAZY = 2;
+export const PE_PRESENT = 4;
+
+/** A run of pages from a pagemap, with where its data lives. */
+export interface PageRun {
+  /** First byte covered: a virtual address, or an offset inside a shared-memory object. */
+  start: bigint;
+  /** One past the last byte covered. */
+  end: bigint;
+  flags: number;
+  /** For PE_PRESENT runs: byte offset of the run's data in the pages file. */
+  dataOffset: number;
+  /** Offset of the pagemap entry, for error messages. */
+  entryOffset: number;
+}
+
+/**
+ * The sorted runs of one pagemap image (pagemap-PID.img or pagemap-shmem-ID.img) and its pages file.
+ * Built from the pagemap alone; the pages file is only opened, never read, until memory is requested.
+ */
+export class PagemapIndex {
+  private constructor(
+    /** Image name, e.g. `pagemap-42.img`. */
+    readonly image: string,
+    readonly runs: readonly PageRun[],
+    /** The pages-N.img that holds PE_PRESENT data, or undefined when it is missing. */
+    readonly pages: ImageFile | undefined,
+    /** Why some present data cannot be read (missing or short pages file), if so. */
+    readonly pagesProblem: string | undefined,
+    /** Bytes of data this pagemap keeps in its pages file. */
+    readonly presentBytes: number,
+  ) {}
+
+  /** Reads a pagemap image; returns undefined when it does not exist. */
+  static read(dir: ImageDirectory, name: string): PagemapIndex | undefined {
+    const file = dir.tryOpen(name);
+    if (!file) return undefined;
+    const reader = new EntryReader(file, Magic.pagemap);
+    const head = reader.required('PagemapHead');
+    const pagesId = num(head.message, 'pages_id');
+    const runs: PageRun[] = [];
+    let dataOffset = 0;
+    for (let entry = reader.next('PagemapEntry'); entry; entry = reader.next('PagemapEntry')) {
+      const { message, offset } = entry;
+      const start = u64(message, 'vaddr');
+      const pages = optU64(message, 'nr_pages') ?? BigInt(num(message, 'compat_nr_pages'));
+      // Images written before `flags` existed carry a bool: in parent, or present here.
+      const flags = optNum(message, 'flags') ?? (bool(message, 'in_parent') ? PE_PARENT : PE_PRESENT);
+      if ((start & (PAGE_SIZE - 1n)) !== 0n) {
+        throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} is not page-aligned`);
+      }
+      if (pages <= 0n || pages > 1n << 40n) {
+        throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} has an impossible page count ${pages}`);
+      }
+      const end = start + (pages << PAGE_SHIFT);
+      if (end > 1n << 64n) throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} wraps around`);
+      runs.push({ start, end, flags, dataOffset, entryOffset: offset });
+      if (flags & PE_PRESENT) dataOffset += Number(pages << PAGE_SHIFT);
+    }
+    runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    for (let i = 1; i < runs.length; i++) {
+      const previous = runs[i - 1]!;
+      const current = runs[i]!;
+      if (current.start < previous.end) {
+        throw new ImageError('bad-value', file.label, current.entryOffset, `runs overlap at 0x${current.start.toString(16)}`);
+      }
+    }
+    const pagesName = `pages-${pagesId}.img`;
+    const pages = dir.tryOpen(pagesName);
+    let problem: string | undefined;
+    if (!pages && dataOffset > 0) problem = `${dir.labelPrefix}${pagesName} is missing`;
+    else if (pages && pages.size < dataOffset) {
+      problem = `${pages.label} holds ${pages.size} bytes but ${file.label} needs ${dataOffset}`;
+    }
+    return new PagemapIndex(file.label, runs, pages, problem, dataOffset);
+  }
+
+  /** The run that covers `address`, found by binary search, or undefined. */
+  find(address: bigint): PageRun | undefined {
+    let low = 0;
+    let high = this.runs.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const run = this.runs[middle]!;
+      if (address < run.start) high = middle - 1;
+      else if (address >= run.end) low = middle + 1;
+      else return run;
+    }
+    return undefined;
+  }
+
+  /** The first run that starts after `address`, for finding where a hole ends. */
+  nextAfter(address: bigint): PageRun | undefined {
+    let low = 0;
+    let high = this.runs.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.runs[middle]!.start <= address) low = middle + 1;
+      else high = middle;
+    }
+    return this.runs[low];
+  }
+
+  /** Whether `length` bytes at `offset` of the pages file can be read. */
+  dataReadable(offset: number, length: number): boolean {
+    return this.pages !== undefined && offset + length <= this.pages.size;
+  }
+}
