@@ -62,7 +62,7 @@ export class RootFile implements ContentSource {
     }
     if (recorded.buildId && recorded.buildId.length > 0) {
       const actual = readBuildId(handle.fd);
-      if (!actual || !actual.equals(recorded.buildId)) {
+      if (!actual || !sameBuildId(actual, recorded.buildId)) {
         this.failure = `${recorded.path}: build-id ${actual?.toString('hex') ?? 'none'} does not match the recorded ${recorded.buildId.toString('hex')}`;
         closeSync(handle.fd);
         return;
@@ -99,4 +99,11 @@ export class RootFile implements ContentSource {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** Compares build-ids; CRIU stores them zero-padded to a multiple of 4 bytes. */
+export function sameBuildId(actual: Buffer, recorded: Buffer): boolean {
+  const padded = Buffer.alloc(Math.ceil(actual.length / 4) * 4);
+  actual.copy(padded);
+  return padded.equals(recorded) || actual.equals(recorded);
 }

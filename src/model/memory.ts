@@ -54,7 +54,8 @@ export class MemoryReader {
   private readonly pagemaps = new Map<string, PagemapIndex | null>();
 
   constructor(
-    private readonly dir: ImageDirectory,
+    /** The checkpoint's images directory. */
+    readonly directory: ImageDirectory,
     /** Pagemap image of this process, e.g. `pagemap-42.img`. */
     private readonly pagemapImage: string,
     regions: readonly MemoryRegion[],
@@ -64,7 +65,7 @@ export class MemoryReader {
 
   /** The process's own pagemap index (loaded on first use). */
   ownPagemap(): PagemapIndex | undefined {
-    return this.pagemap(this.dir, this.pagemapImage);
+    return this.pagemap(this.directory, this.pagemapImage);
   }
 
   /** Pagemap `name` in `dir`, cached; undefined when absent. */
@@ -147,7 +148,7 @@ export class MemoryReader {
         return;
       case 'shmem': {
         const delta = content.offset - region.start;
-        this.fillFromPagemaps(out, this.dir, content.image, delta, from, to, { type: 'zero' }, 0);
+        this.fillFromPagemaps(out, this.directory, content.image, delta, from, to, { type: 'zero' }, 0);
         return;
       }
       case 'private': {
@@ -155,7 +156,7 @@ export class MemoryReader {
           content.holes.type === 'file'
             ? { ...content.holes, offset: content.holes.offset - region.start }
             : content.holes;
-        this.fillFromPagemaps(out, this.dir, this.pagemapImage, 0n, from, to, holes, 0);
+        this.fillFromPagemaps(out, this.directory, this.pagemapImage, 0n, from, to, holes, 0);
       }
     }
   }

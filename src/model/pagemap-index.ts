@@ -113,6 +113,20 @@ export class PagemapIndex {
     return this.runs[low];
   }
 
+  /** Runs that intersect [from, to), in address order. */
+  runsIn(from: bigint, to: bigint): PageRun[] {
+    let low = 0;
+    let high = this.runs.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.runs[middle]!.end <= from) low = middle + 1;
+      else high = middle;
+    }
+    const found: PageRun[] = [];
+    for (let i = low; i < this.runs.length && this.runs[i]!.start < to; i++) found.push(this.runs[i]!);
+    return found;
+  }
+
   /** Whether `length` bytes at `offset` of the pages file can be read. */
   dataReadable(offset: number, length: number): boolean {
     return this.pages !== undefined && offset + length <= this.pages.size;

@@ -2,26 +2,14 @@
  * The checkpoint model: what the CLI, the gdb server and the core exporter see. Built from the images by
  * {@link Checkpoint}; nothing here refers to image framing.
  */
+import type { TaskState } from '../images/core.js';
+import type { VmaKind } from '../images/mm.js';
 
-/** Run state of a process at dump time. */
-export type ProcessState = 'alive' | 'stopped' | 'zombie' | 'dead' | 'unknown';
+/** Run state of a process at dump time (zombies are recorded as `dead`). */
+export type ProcessState = TaskState;
 
 /** What a mapping is, as far as its content is concerned. */
-export type MappingKind =
-  | 'anon' // private anonymous (incl. heap and stacks)
-  | 'heap'
-  | 'stack'
-  | 'file-private'
-  | 'file-shared'
-  | 'anon-shared'
-  | 'memfd'
-  | 'sysv-shm'
-  | 'vdso'
-  | 'vvar'
-  | 'vsyscall'
-  | 'aio'
-  | 'socket'
-  | 'other';
+export type MappingKind = VmaKind;
 
 /** Where the pages of a mapping are, counted in pages. */
 export interface MappingCoverage {

@@ -1,0 +1,59 @@
+import { formatTable } from '../table.js';
+import { commonOptions, helpText, openFromArgs, pidOption, selectedProcesses, toJson, type Command } from './command.js';
+
+const options = [...commonOptions, pidOption];
+
+/** Renders open(2) access flags as r, w or rw. */
+export function accessMode(flags: number): string {
+  switch (flags & 3) {
+    case 0:
+      return 'r';
+    case 1:
+      return 'w';
+    default:
+      return 'rw';
+  }
+}
+
+/** `criu-gdb fds`: open files, sockets, pipes, cwd and root. */
+export const fdsCommand: Command = {
+  name: 'fds',
+  usage: 'fds DIR [--pid N] [--json]',
+  summary: 'open files, sockets and pipes, with cwd and root',
+  options,
+  help: () =>
+    helpText(
+      'fds DIR [--pid N] [--json] [--root PATH]',
+      'Lists each process open file descriptors with the names /proc/PID/fd would show, socket\nfamilies, addresses and states, pipe inodes, and the current and root directories.',
+      options,
+    ),
+  run(args) {
+    const checkpoint = openFromArgs(args);
+    try {
+      const views = selectedProcesses(checkpoint, args).map((process) => ({
+        pid: process.pid,
+        comm: process.comm,
+        ...process.dirs(),
+        fds: process.fds(),
+      }));
+      if (args.options.has('json')) return toJson(views);
+      return views
+        .map((view) => {
+          const rows = view.fds.map((fd) => [
+            String(fd.fd),
+            fd.kind,
+            accessMode(fd.flags),
+            fd.name,
+            Object.entries(fd.details)
+              .map(([key, value]) => `${key}=${String(value)}`)
+              .join(' '),
+          ]);
+          const title = `pid ${view.pid} (${view.comm})  cwd ${view.cwd ?? '?'}  root ${view.root ?? '?'}`;
+          return `${title}\n${formatTable(['FD', 'KIND', 'MODE', 'NAME', 'DETAILS'], rows)}`;
+        })
+        .join('\n\n');
+    } finally {
+      checkpoint.close();
+    }
+  },
+};

@@ -1,0 +1,114 @@
+import type { Checkpoint } from '../../model/checkpoint.js';
+import type { MappingCoverage } from '../../model/types.js';
+import { formatBytes } from '../table.js';
+import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
+
+const PAGE = 4096;
+
+/** The summary `info` prints. */
+export interface CheckpointSummary {
+  path: string;
+  imageVersion: number | null;
+  criuRunId: string | null;
+  architecture: string;
+  processes: number;
+  threads: number;
+  incremental: boolean;
+  memory: { mappedBytes: number; pages: MappingCoverage };
+  namespaces: Record<string, number[]>;
+  root: string;
+  warnings: string[];
+}
+
+/** Gathers the summary of a checkpoint, reading only small images and pagemaps. */
+export function summarize(checkpoint: Checkpoint): CheckpointSummary {
+  const pages: MappingCoverage = { present: 0, inParent: 0, lazy: 0, zero: 0, fromFile: 0, missing: 0 };
+  let mappedBytes = 0;
+  let threads = 0;
+  const namespaces = new Map<string, Set<number>>();
+  for (const process of checkpoint.processes) {
+    threads += process.tids.length;
+    const mappings = checkpoint.tolerate(() => process.mappings()) ?? [];
+    for (const mapping of mappings) {
+      mappedBytes += Number(mapping.end - mapping.start);
+      const coverage = process.coverage(mapping);
+      for (const key of Object.keys(pages) as Array<keyof MappingCoverage>) pages[key] += coverage[key];
+    }
+    const ids = checkpoint.tolerate(() => process.ids());
+    if (ids) {
+      const named: Array<[string, number | undefined]> = [
+        ['pid', ids.pidNsId],
+        ['net', ids.netNsId],
+        ['ipc', ids.ipcNsId],
+        ['uts', ids.utsNsId],
+        ['mnt', ids.mntNsId],
+        ['user', ids.userNsId],
+        ['cgroup', ids.cgroupNsId],
+        ['time', ids.timeNsId],
+      ];
+      for (const [kind, id] of named) {
+        if (id === undefined) continue;
+        const set = namespaces.get(kind) ?? new Set<number>();
+        set.add(id);
+        namespaces.set(kind, set);
+      }
+    }
+  }
+  return {
+    path: checkpoint.dir.path,
+    imageVersion: checkpoint.inventory?.imageVersion ?? null,
+    criuRunId: checkpoint.inventory?.criuRunId ?? null,
+    architecture: checkpoint.rootProcess.arch,
+    processes: checkpoint.processes.length,
+    threads,
+    incremental: checkpoint.dir.parent() !== null,
+    memory: { mappedBytes, pages },
+    namespaces: Object.fromEntries([...namespaces].map(([kind, set]) => [kind, [...set].sort((a, b) => a - b)])),
+    root: checkpoint.rootFs.root,
+    warnings: [...checkpoint.warnings],
+  };
+}
+
+const options = commonOptions;
+
+/** `criu-gdb info`: a summary of the checkpoint. */
+export const infoCommand: Command = {
+  name: 'info',
+  usage: 'info DIR [--json]',
+  summary: 'summary: architecture, processes, threads, memory, namespaces',
+  options,
+  help: () =>
+    helpText(
+      'info DIR [--json] [--root PATH]',
+      'Summarizes the checkpoint: image version, architecture, process and thread counts, memory\ntotals by where the pages are, and the namespaces the processes use.',
+      options,
+    ),
+  run(args) {
+    const checkpoint = openFromArgs(args);
+    try {
+      const summary = summarize(checkpoint);
+      if (args.options.has('json')) return toJson(summary);
+      const { pages } = summary.memory;
+      const lines: Array<[string, string]> = [
+        ['Checkpoint', summary.path],
+        ['Images', `version ${summary.imageVersion ?? 'unknown'}${summary.criuRunId ? `, CRIU run ${summary.criuRunId}` : ''}${summary.incremental ? ', incremental (has parent images)' : ''}`],
+        ['Architecture', summary.architecture],
+        ['Processes', `${summary.processes} (${summary.threads} threads)`],
+        ['Memory', `${formatBytes(summary.memory.mappedBytes)} mapped`],
+        ['  in images', formatBytes(pages.present * PAGE)],
+        ['  in parent', formatBytes(pages.inParent * PAGE)],
+        ['  lazy', formatBytes(pages.lazy * PAGE)],
+        ['  zero', formatBytes(pages.zero * PAGE)],
+        ['  from files', formatBytes(pages.fromFile * PAGE)],
+        ['  missing', formatBytes(pages.missing * PAGE)],
+        ['Namespaces', Object.entries(summary.namespaces).map(([kind, ids]) => `${kind} ${ids.join(',')}`).join('  ') || 'unknown'],
+        ['Root', summary.root],
+      ];
+      for (const warning of summary.warnings) lines.push(['Warning', warning]);
+      const width = Math.max(...lines.map(([key]) => key.length));
+      return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
+    } finally {
+      checkpoint.close();
+    }
+  },
+};

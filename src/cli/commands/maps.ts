@@ -1,0 +1,73 @@
+import { formatTable, hex } from '../table.js';
+import { commonOptions, helpText, hexAddress, openFromArgs, pidOption, selectedProcesses, toJson, type Command } from './command.js';
+
+const options = [...commonOptions, pidOption];
+
+/** `criu-gdb maps`: /proc/PID/maps plus where each mapping's pages are. */
+export const mapsCommand: Command = {
+  name: 'maps',
+  usage: 'maps DIR [--pid N] [--json]',
+  summary: 'memory maps, with what the images hold for each mapping',
+  options,
+  help: () =>
+    helpText(
+      'maps DIR [--pid N] [--json] [--root PATH]',
+      [
+        'Prints each process memory map like /proc/PID/maps, and counts in 4 KiB pages where each',
+        "mapping's content comes from: PRESENT in this checkpoint's pages files, PARENT in the parent",
+        'checkpoint, LAZY (left on a page server, unavailable), ZERO (never touched), FILE (the mapped',
+        'file under --root) and MISSING (nothing holds it: reads report it unavailable).',
+      ].join('\n'),
+      options,
+    ),
+  run(args) {
+    const checkpoint = openFromArgs(args);
+    try {
+      const processes = selectedProcesses(checkpoint, args);
+      const views = processes.map((process) => ({
+        pid: process.pid,
+        comm: process.comm,
+        mappings: process.mappings().map((mapping) => ({ mapping, pages: process.coverage(mapping) })),
+      }));
+      if (args.options.has('json')) {
+        return toJson(
+          views.map((view) => ({
+            pid: view.pid,
+            comm: view.comm,
+            mappings: view.mappings.map(({ mapping, pages }) => ({
+              start: hexAddress(mapping.start),
+              end: hexAddress(mapping.end),
+              perms: mapping.perms,
+              offset: hexAddress(mapping.offset),
+              kind: mapping.kind,
+              name: mapping.name,
+              pages,
+              ...(mapping.unavailableReason ? { unavailable: mapping.unavailableReason } : {}),
+            })),
+          })),
+        );
+      }
+      return views
+        .map((view) => {
+          const rows = view.mappings.map(({ mapping, pages }) => [
+            `${hex(mapping.start).padStart(12, '0')}-${hex(mapping.end).padStart(12, '0')}`,
+            mapping.perms,
+            hex(mapping.offset).padStart(8, '0'),
+            mapping.kind,
+            String(pages.present),
+            String(pages.inParent),
+            String(pages.lazy),
+            String(pages.zero),
+            String(pages.fromFile),
+            String(pages.missing),
+            mapping.name,
+          ]);
+          const header = ['ADDRESS', 'PERMS', 'OFFSET', 'KIND', 'PRESENT', 'PARENT', 'LAZY', 'ZERO', 'FILE', 'MISSING', 'NAME'];
+          return `pid ${view.pid} (${view.comm})\n${formatTable(header, rows)}`;
+        })
+        .join('\n\n');
+    } finally {
+      checkpoint.close();
+    }
+  },
+};

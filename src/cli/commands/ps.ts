@@ -1,0 +1,89 @@
+import type { Checkpoint } from '../../model/checkpoint.js';
+import type { ProcessModel } from '../../model/process.js';
+import { formatTable } from '../table.js';
+import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
+
+/** One process as `ps --json` prints it. */
+export interface PsRecord {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  state: string;
+  comm: string;
+  exe: string | null;
+  cmdline: string[] | null;
+  threads: Array<{ tid: number; name: string }>;
+}
+
+function record(process: ProcessModel): PsRecord {
+  return {
+    pid: process.pid,
+    ppid: process.ppid,
+    pgid: process.pgid,
+    sid: process.sid,
+    state: process.state,
+    comm: process.comm,
+    exe: process.exe() ?? null,
+    cmdline: process.cmdline() ?? null,
+    threads: process.threads().map(({ tid, name }) => ({ tid, name })),
+  };
+}
+
+/** Processes in tree order (parents before children, siblings by pid) with their depth. */
+export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel; depth: number }> {
+  const pids = new Set(checkpoint.processes.map((p) => p.pid));
+  const children = new Map<number, ProcessModel[]>();
+  const roots: ProcessModel[] = [];
+  for (const process of checkpoint.processes) {
+    if (pids.has(process.ppid) && process.ppid !== process.pid) {
+      const list = children.get(process.ppid) ?? [];
+      list.push(process);
+      children.set(process.ppid, list);
+    } else roots.push(process);
+  }
+  const ordered: Array<{ process: ProcessModel; depth: number }> = [];
+  const visit = (process: ProcessModel, depth: number): void => {
+    if (ordered.some((o) => o.process === process)) return; // a damaged tree may loop
+    ordered.push({ process, depth });
+    for (const child of (children.get(process.pid) ?? []).sort((a, b) => a.pid - b.pid)) visit(child, depth + 1);
+  };
+  for (const root of roots) visit(root, 0);
+  for (const process of checkpoint.processes) visit(process, 0);
+  return ordered;
+}
+
+const options = commonOptions;
+
+/** `criu-gdb ps`: the process tree. */
+export const psCommand: Command = {
+  name: 'ps',
+  usage: 'ps DIR [--json]',
+  summary: 'the process tree with state, command line and threads',
+  options,
+  help: () =>
+    helpText(
+      'ps DIR [--json] [--root PATH]',
+      'Lists every process of the checkpoint as a tree, with its state, command line (read from the\nprocess memory) and threads with their names.',
+      options,
+    ),
+  run(args) {
+    const checkpoint = openFromArgs(args);
+    try {
+      const ordered = treeOrder(checkpoint);
+      if (args.options.has('json')) return toJson(ordered.map(({ process }) => record(process)));
+      const rows: string[][] = [];
+      for (const { process, depth } of ordered) {
+        const info = record(process);
+        const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
+        rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
+        if (info.threads.length > 1) {
+          for (const thread of info.threads) rows.push(['', '', '', '', `${'   '.repeat(depth)}  thread ${thread.tid} ${thread.name}`]);
+        }
+      }
+      return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);
+    } finally {
+      checkpoint.close();
+    }
+  },
+};

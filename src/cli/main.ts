@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CriuGdbError, UsageError } from '../errors.js';
+import { commands, findCommand } from './commands/index.js';
+import { parseArgs } from './args.js';
+
+/** Exit statuses of the CLI. */
+export const ExitCode = { ok: 0, usage: 1, badInput: 2 } as const;
+
+/** Text of `criu-gdb --help`. */
+export function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.usage.length));
+  return [
+    'criu-gdb: look inside CRIU checkpoints',
+    '',
+    'Usage:',
+    ...commands.map((c) => `  criu-gdb ${c.usage.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --json. DIR is a CRIU images directory.',
+    "Run 'criu-gdb help COMMAND' for a command's options.",
+  ].join('\n');
+}
+
+/**
+ * Runs the CLI with `argv` (without node and the script) and returns the exit status. Output goes to
+ * `out`; errors are one line on `err`: `criu-gdb: <image>: <problem>`.
+ */
+export function run(argv: readonly string[], out: (text: string) => void, err: (text: string) => void): number {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h') {
+      out(mainHelp());
+      return name === undefined ? ExitCode.usage : ExitCode.ok;
+    }
+    if (name === 'help') {
+      const topic = rest[0];
+      out(topic ? findCommand(topic).help() : mainHelp());
+      return ExitCode.ok;
+    }
+    const command = findCommand(name);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(command.help());
+      return ExitCode.ok;
+    }
+    const args = parseArgs(rest, command.options);
+    const text = command.run(args);
+    if (text !== '') out(text);
+    return ExitCode.ok;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(`criu-gdb: ${error.message}`);
+      err("Try 'criu-gdb --help'.");
+      return ExitCode.usage;
+    }
+    if (error instanceof CriuGdbError) {
+      err(`criu-gdb: ${error.message}`);
+      return ExitCode.badInput;
+    }
+    // Anything else is a defect, but the user still gets one line, not a stack.
+    err(`criu-gdb: internal error: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env['CRIU_GDB_DEBUG'] && error instanceof Error && error.stack) err(error.stack);
+    return ExitCode.badInput;
+  }
+}
+
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const status = run(
+    process.argv.slice(2),
+    (text) => process.stdout.write(`${text}\n`),
+    (text) => process.stderr.write(`${text}\n`),
+  );
+  process.exitCode = status;
+}

@@ -1,0 +1,112 @@
+import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
+import { ImageDirectory } from '../images/directory.js';
+import { readInventory, type Inventory } from '../images/inventory.js';
+import { readPstree } from '../images/pstree.js';
+import { readFileTable, type FileDescription } from '../images/files.js';
+import { RootFs } from '../rootfs/resolve.js';
+import { RootFile, type ContentSource } from './backing-file.js';
+import { GhostSource } from './ghost-source.js';
+import { ProcessModel } from './process.js';
+
+/** How to open a checkpoint. */
+export interface OpenOptions {
+  /** The file tree the processes saw, for executables, libraries and file-backed pages. Default `/`. */
+  root?: string | undefined;
+}
+
+/**
+ * An opened checkpoint: the process tree with lazily loaded details. Opening reads the inventory, the
+ * process tree and the thread cores only; memory indexes and files are read on first use.
+ */
+export class Checkpoint {
+  /** Non-fatal problems found so far (missing optional images and the like), one line each. */
+  readonly warnings: string[] = [];
+  readonly processes: readonly ProcessModel[];
+  private fileTable: Map<number, FileDescription> | undefined;
+  private readonly contents = new Map<number, ContentSource | null>();
+
+  private constructor(
+    /** The path the user gave. */
+    readonly path: string,
+    readonly dir: ImageDirectory,
+    readonly rootFs: RootFs,
+    readonly inventory: Inventory | undefined,
+  ) {
+    const tree = readPstree(dir);
+    this.processes = tree.map((item) => new ProcessModel(this, item));
+  }
+
+  /** Opens the checkpoint in `path`. Throws a CriuGdbError naming the first damaged image. */
+  static open(path: string, options: OpenOptions = {}): Checkpoint {
+    const dir = ImageDirectory.openRoot(path);
+    const rootFs = new RootFs(options.root ?? '/');
+    let inventory: Inventory | undefined;
+    const warnings: string[] = [];
+    if (dir.has('inventory.img')) inventory = readInventory(dir);
+    else if (!dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
+    else warnings.push('inventory.img is missing');
+    const checkpoint = new Checkpoint(path, dir, rootFs, inventory);
+    checkpoint.warnings.push(...warnings);
+    return checkpoint;
+  }
+
+  /** The process with this pid, or a LookupError. */
+  process(pid: number): ProcessModel {
+    const found = this.processes.find((p) => p.pid === pid);
+    if (!found) throw new LookupError(`no process ${pid} in this checkpoint (it has ${this.processes.map((p) => p.pid).join(', ')})`);
+    return found;
+  }
+
+  /** The root of the tree (the first process in pstree.img). */
+  get rootProcess(): ProcessModel {
+    return this.processes[0]!;
+  }
+
+  /** Every file description of the dump, by file id (files.img, or the per-kind images of older dumps). */
+  files(): Map<number, FileDescription> {
+    this.fileTable ??= readFileTable(this.dir);
+    return this.fileTable;
+  }
+
+  /**
+   * The content of regular file `id`, for file-backed memory: the saved ghost for a deleted file, else the
+   * file under the root (checked against the recorded size and build-id when it is opened).
+   */
+  contentOfFile(id: number): ContentSource | undefined {
+    let source = this.contents.get(id);
+    if (source === undefined) {
+      const file = this.tolerate(() => this.files().get(id));
+      if (!file || file.kind !== 'reg') source = null;
+      else if (file.ghostId !== undefined) source = new GhostSource(this.dir, file.ghostId, file.path);
+      else {
+        const buildId = file.buildId ? Buffer.from(file.buildId, 'hex') : undefined;
+        source = new RootFile(this.rootFs, { path: file.path, size: file.size, buildId });
+      }
+      this.contents.set(id, source);
+    }
+    return source ?? undefined;
+  }
+
+  /** Records a non-fatal problem once. */
+  warn(problem: string): void {
+    if (!this.warnings.includes(problem)) this.warnings.push(problem);
+  }
+
+  /** Runs `read`, turning a CriuGdbError into a warning and `undefined`. */
+  tolerate<T>(read: () => T): T | undefined {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof CriuGdbError)) throw error;
+      this.warn(error.message);
+      return undefined;
+    }
+  }
+
+  /** Closes every open image and file. */
+  close(): void {
+    for (const process of this.processes) process.close();
+    for (const source of this.contents.values()) if (source instanceof RootFile) source.close();
+    this.dir.close();
+  }
+}

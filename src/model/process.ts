@@ -1,0 +1,192 @@
+import { ImageError } from '../errors.js';
+import { readCore, type CoreImage } from '../images/core.js';
+import { readFdinfo } from '../images/fdinfo.js';
+import { readFs } from '../images/fs.js';
+import { readIds, type TaskKobjIds } from '../images/ids.js';
+import { readMm, type MmImage, type Vma } from '../images/mm.js';
+import type { PstreeItem } from '../images/pstree.js';
+import type { Checkpoint } from './checkpoint.js';
+import { describeFd, fileDisplayName } from './fds.js';
+import { MemoryReader } from './memory.js';
+import { describeMapping, regionFor } from './mappings.js';
+import type { FdModel, Mapping, MappingCoverage, ProcessState, ThreadModel } from './types.js';
+import { coverageOf } from './coverage.js';
+
+/** Longest cmdline or environment block read from memory. */
+const MAX_ARGS_BYTES = 1024 * 1024;
+
+/** One process of the checkpoint. Details are read from the images on first use. */
+export class ProcessModel {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  private readonly threadIds: readonly number[];
+  private readonly cores = new Map<number, CoreImage>();
+  private mmImage: MmImage | undefined;
+  private memoryReader: MemoryReader | undefined;
+  private mappingList: Mapping[] | undefined;
+  private idsImage: TaskKobjIds | null | undefined;
+
+  constructor(
+    readonly checkpoint: Checkpoint,
+    item: PstreeItem,
+  ) {
+    this.pid = item.pid;
+    this.ppid = item.ppid;
+    this.pgid = item.pgid;
+    this.sid = item.sid;
+    this.threadIds = item.threads;
+  }
+
+  /** The core image of one thread (registers, thread name, signals). */
+  core(tid: number): CoreImage {
+    let core = this.cores.get(tid);
+    if (!core) {
+      core = readCore(this.checkpoint.dir, tid);
+      this.cores.set(tid, core);
+    }
+    return core;
+  }
+
+  /** The leader's core, which carries the process-wide state. */
+  get leaderCore(): CoreImage {
+    return this.core(this.pid);
+  }
+
+  /** Run state at dump time. */
+  get state(): ProcessState {
+    return this.leaderCore.task?.taskState ?? 'unknown';
+  }
+
+  /** The process name (comm). */
+  get comm(): string {
+    const core = this.leaderCore;
+    return core.task?.comm ?? core.thread?.comm ?? '';
+  }
+
+  /** Architecture of the leader's registers. */
+  get arch(): string {
+    return this.leaderCore.arch;
+  }
+
+  /** Thread ids, leader first. */
+  get tids(): readonly number[] {
+    return this.threadIds;
+  }
+
+  /** Every thread with its name and signal state. */
+  threads(): ThreadModel[] {
+    return this.threadIds.map((tid) => {
+      const core = this.core(tid);
+      const isLeader = tid === this.pid;
+      return {
+        tid,
+        name: core.thread?.comm ?? (isLeader ? (core.task?.comm ?? '') : ''),
+        blockedSignals: core.thread?.blkSigset ?? core.task?.blkSigset ?? 0n,
+        pendingSignals: (core.thread?.signalsPending ?? []).map((s) => ({ signo: s.signo, code: s.code, pid: s.pid })),
+      };
+    });
+  }
+
+  /** Kernel object ids (files, fs, namespaces), from ids-PID.img or the core. */
+  ids(): TaskKobjIds | undefined {
+    if (this.idsImage === undefined) {
+      const fromImage = this.checkpoint.dir.has(`ids-${this.pid}.img`) ? readIds(this.checkpoint.dir, this.pid) : undefined;
+      this.idsImage = fromImage ?? this.leaderCore.ids ?? null;
+    }
+    return this.idsImage ?? undefined;
+  }
+
+  /** mm-PID.img: mappings, auxv and the argument and environment bounds. */
+  mm(): MmImage {
+    this.mmImage ??= readMm(this.checkpoint.dir, this.pid);
+    return this.mmImage;
+  }
+
+  /** The memory map, as /proc/PID/maps shows it. */
+  mappings(): Mapping[] {
+    this.mappingList ??= this.mm().vmas.map((vma) => describeMapping(this.checkpoint, this.mm(), vma));
+    return this.mappingList;
+  }
+
+  /** The process's memory, exactly as CRIU would restore it. */
+  memory(): MemoryReader {
+    if (!this.memoryReader) {
+      const regions = this.mm().vmas.map((vma: Vma) => regionFor(this.checkpoint, vma));
+      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions);
+    }
+    return this.memoryReader;
+  }
+
+  /** Where each page of `mapping` comes from. */
+  coverage(mapping: Mapping): MappingCoverage {
+    const region = this.memory().regionAt(mapping.start);
+    return coverageOf(this.memory(), region, mapping);
+  }
+
+  /** Path of the executable, when the images name it. */
+  exe(): string | undefined {
+    const id = this.checkpoint.tolerate(() => this.mm().exeFileId);
+    if (id === undefined) return undefined;
+    const file = this.checkpoint.files().get(id);
+    return file ? fileDisplayName(file) : undefined;
+  }
+
+  /** argv, read from the process memory; undefined when those pages are unavailable. */
+  cmdline(): string[] | undefined {
+    const mm = this.checkpoint.tolerate(() => this.mm());
+    return mm ? this.readStrings(mm.argStart, mm.argEnd, 'cmdline') : undefined;
+  }
+
+  /** The environment, read from the process memory; undefined when those pages are unavailable. */
+  environ(): string[] | undefined {
+    const mm = this.checkpoint.tolerate(() => this.mm());
+    return mm ? this.readStrings(mm.envStart, mm.envEnd, 'environ') : undefined;
+  }
+
+  private readStrings(start: bigint, end: bigint, what: string): string[] | undefined {
+    if (end <= start) return [];
+    const length = end - start > BigInt(MAX_ARGS_BYTES) ? MAX_ARGS_BYTES : Number(end - start);
+    const read = this.memory().read(start, length);
+    if (read.unavailable.length > 0) {
+      this.checkpoint.warn(`pid ${this.pid}: ${what} is unavailable (${read.unavailable[0]!.reason})`);
+      return undefined;
+    }
+    const text = read.data.toString('utf8');
+    const parts = text.split('\0');
+    if (parts[parts.length - 1] === '') parts.pop();
+    return parts;
+  }
+
+  /** Current and root directories. */
+  dirs(): { cwd?: string | undefined; root?: string | undefined } {
+    const fs = this.checkpoint.tolerate(() => readFs(this.checkpoint.dir, this.pid));
+    if (!fs) return {};
+    const files = this.checkpoint.files();
+    const name = (id: number): string | undefined => {
+      const file = files.get(id);
+      return file ? fileDisplayName(file) : undefined;
+    };
+    return { cwd: name(fs.cwdId), root: name(fs.rootId) };
+  }
+
+  /** Open file descriptors, sorted by number. */
+  fds(): FdModel[] {
+    const filesId = this.ids()?.filesId ?? this.pid;
+    const entries = readFdinfo(this.checkpoint.dir, filesId);
+    const files = this.checkpoint.files();
+    return entries
+      .map((entry) => {
+        const file = files.get(entry.id);
+        if (!file) throw new ImageError('bad-value', `fdinfo-${filesId}.img`, 0, `fd ${entry.fd} refers to unknown file id ${entry.id}`);
+        return describeFd(entry, file);
+      })
+      .sort((a, b) => a.fd - b.fd);
+  }
+
+  /** Releases cached state. */
+  close(): void {
+    this.memoryReader = undefined;
+  }
+}
