@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -8,31 +8,62 @@ import { CriuGdbError } from '../errors.js';
 /** Package name used by every .proto file in proto/. */
 export const PROTO_PACKAGE = 'criu';
 
+/** Name of the compiled schema that `npm run build` writes next to dist/src. */
+const COMPILED_SCHEMA = 'schema.json';
+
 let root: protobuf.Root | undefined;
 
-/** Finds proto/ by walking up from this module (works from src/ under tsx and from dist/src after a build). */
-function protoDirectory(): string {
+/** Finds the project directory (the one holding proto/) by walking up from this module. */
+function projectDirectory(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'proto');
-    if (existsSync(join(candidate, 'pstree.proto'))) return candidate;
+    if (existsSync(join(dir, 'proto', 'pstree.proto'))) return dir;
     dir = dirname(dir);
   }
   throw new CriuGdbError('cannot find the proto/ directory of criu-gdb');
 }
 
-/** The protobuf schema of every image, parsed once from proto/*.proto. */
+function protoFiles(project: string): string[] {
+  const dir = join(project, 'proto');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.proto'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Parses proto/*.proto (about 20 ms). */
+function parseProtoFiles(project: string): protobuf.Root {
+  const parsed = new protobuf.Root().loadSync(protoFiles(project), { keepCase: true });
+  parsed.resolveAll();
+  return parsed;
+}
+
+/** The compiled schema, if `npm run build` wrote one that is newer than every .proto file (about 5 ms). */
+function loadCompiled(project: string): protobuf.Root | undefined {
+  const compiled = join(project, 'dist', COMPILED_SCHEMA);
+  if (!existsSync(compiled)) return undefined;
+  const builtAt = statSync(compiled).mtimeMs;
+  if (protoFiles(project).some((file) => statSync(file).mtimeMs > builtAt)) return undefined;
+  const loaded = protobuf.Root.fromJSON(JSON.parse(readFileSync(compiled, 'utf8')) as protobuf.INamespace);
+  loaded.resolveAll();
+  return loaded;
+}
+
+/** The protobuf schema of every image: the compiled one when fresh, else parsed from proto/*.proto. */
 export function schema(): protobuf.Root {
   if (!root) {
-    const dir = protoDirectory();
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.proto'))
-      .sort()
-      .map((f) => join(dir, f));
-    root = new protobuf.Root().loadSync(files, { keepCase: true });
-    root.resolveAll();
+    const project = projectDirectory();
+    root = loadCompiled(project) ?? parseProtoFiles(project);
   }
   return root;
+}
+
+/** Writes dist/schema.json from proto/*.proto; run by `npm run build`. */
+export function compileSchema(): string {
+  const project = projectDirectory();
+  const target = join(project, 'dist', COMPILED_SCHEMA);
+  writeFileSync(target, JSON.stringify(parseProtoFiles(project).toJSON()));
+  return target;
 }
 
 /** Looks up a message type by its name in the `criu` package, e.g. `messageType('PstreeEntry')`. */

@@ -1,0 +1,152 @@
+/**
+ * The criu-gdb command as a user runs it (the built binary, through execa), on the committed fixtures and on
+ * damaged copies of them: output, --json shapes, one-line errors and exit statuses.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+const demo = fixtureImagesDir('demo');
+const demoRoot = fixtureRootfs('demo');
+const truth = loadFixtureTruth('demo');
+const live = rootProcess(truth);
+const scratch: string[] = [];
+afterAll(() => scratch.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function criuGdb(...args: string[]) {
+  return execa('node', [CLI, ...args], { reject: false });
+}
+
+/** A copy of the demo checkpoint with `image` replaced by what `damage` makes of it. */
+function damagedCopy(image: string, damage: (bytes: Buffer) => Buffer): string {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-cli-'));
+  scratch.push(dir);
+  cpSync(demo, dir, { recursive: true });
+  writeFileSync(join(dir, image), damage(readFileSync(join(dir, image))));
+  return dir;
+}
+
+describe('criu-gdb ps', () => {
+  it('prints the tree with command lines and thread names', async () => {
+    const result = await criuGdb('ps', demo);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(/^PID\s+PPID\s+STATE\s+THREADS\s+COMMAND$/);
+    expect(lines[1]).toMatch(new RegExp(`^${live.pid}\\s+\\d+\\s+stopped\\s+3\\s+${live.cmdline.join(' ')}$`));
+    for (const thread of live.threads) expect(result.stdout).toContain(`thread ${thread.tid} ${thread.name}`);
+  });
+
+  it('prints the documented JSON shape', async () => {
+    const result = await criuGdb('ps', demo, '--json');
+    expect(result.exitCode).toBe(0);
+    const parsed: unknown = JSON.parse(result.stdout);
+    expect(parsed).toEqual([
+      {
+        pid: live.pid,
+        ppid: expect.any(Number),
+        pgid: live.pgid,
+        sid: live.sid,
+        state: 'stopped',
+        comm: live.comm,
+        exe: live.exe,
+        cmdline: live.cmdline,
+        threads: live.threads.map((t) => ({ tid: t.tid, name: t.name })),
+      },
+    ]);
+  });
+});
+
+describe('criu-gdb maps, fds, info, read', () => {
+  it('maps lists every mapping with where its pages are', async () => {
+    const result = await criuGdb('maps', demo, '--root', demoRoot, '--json');
+    const [view] = JSON.parse(result.stdout) as Array<{ pid: number; mappings: Array<{ start: string; name: string; kind: string; pages: Record<string, number>; unavailable?: string }> }>;
+    expect(view!.pid).toBe(live.pid);
+    const heap = view!.mappings.find((m) => m.name === '[heap]');
+    expect(heap?.kind).toBe('heap');
+    expect(heap!.pages['present']).toBeGreaterThan(0);
+    const vvar = view!.mappings.find((m) => m.name === '[vvar]');
+    expect(vvar?.unavailable).toBe('the kernel vvar area is never dumped');
+    const text = await criuGdb('maps', demo, '--root', demoRoot);
+    expect(text.stdout).toMatch(/^pid \d+ \(demo\)\nADDRESS\s+PERMS\s+OFFSET\s+KIND\s+PRESENT\s+PARENT\s+LAZY\s+ZERO\s+FILE\s+MISSING\s+NAME/);
+    expect(text.stdout).toContain('/opt/criu-gdb-demo/demo');
+  });
+
+  it('fds shows the names /proc/PID/fd showed, with cwd', async () => {
+    const result = await criuGdb('fds', demo);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`cwd ${live.cwd}`);
+    for (const fd of live.fds) expect(result.stdout).toMatch(new RegExp(`^${fd.fd}\\s+\\S+\\s+\\S+\\s+${fd.target.replace(/[[\]]/g, '\\$&')}`, 'm'));
+  });
+
+  it('info summarizes architecture, processes and threads', async () => {
+    const result = await criuGdb('info', demo, '--json');
+    const summary = JSON.parse(result.stdout) as { architecture: string; processes: number; threads: number; memory: { pages: { present: number } } };
+    expect(summary.architecture).toBe('x86_64');
+    expect(summary.processes).toBe(1);
+    expect(summary.threads).toBe(3);
+    expect(summary.memory.pages.present).toBeGreaterThan(0);
+  });
+
+  it('read dumps a global by address', async () => {
+    const symbol = findSymbol(live, 'g_store_name');
+    const result = await criuGdb('read', demo, '--root', demoRoot, symbol.address, '32');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('|criu-gdb corner |');
+    expect(result.stdout).toContain('|shop');
+    const json = await criuGdb('read', demo, '--root', demoRoot, '--json', symbol.address, '20');
+    expect(Buffer.from((JSON.parse(json.stdout) as { hex: string }).hex, 'hex').toString()).toBe('criu-gdb corner shop');
+  });
+
+  it('read marks unavailable bytes with ?? and says why', async () => {
+    const vvar = live.maps.find((m) => m.name === '[vvar]')!;
+    const start = parseAddress(vvar.start) - 8n;
+    const result = await criuGdb('read', demo, `0x${start.toString(16)}`, '16');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/\?\? \?\? \?\? \?\?/);
+    expect(result.stdout).toContain(`unavailable ${vvar.start}-0x${(parseAddress(vvar.start) + 8n).toString(16)}: the kernel vvar area is never dumped`);
+  });
+});
+
+describe('errors and exit statuses', () => {
+  it('exits 1 with a usage line for an unknown option or command', async () => {
+    const option = await criuGdb('ps', demo, '--frobnicate');
+    expect(option.exitCode).toBe(1);
+    expect(option.stderr.split('\n')[0]).toBe('criu-gdb: unknown option --frobnicate');
+    const command = await criuGdb('frobnicate');
+    expect(command.exitCode).toBe(1);
+    expect(command.stderr).toContain("criu-gdb: unknown command 'frobnicate'");
+  });
+
+  it('exits 2 for a directory that does not exist', async () => {
+    const result = await criuGdb('ps', '/nonexistent/dump');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe('criu-gdb: /nonexistent/dump: no such checkpoint directory');
+  });
+
+  it('names the damaged image in one line and exits 2', async () => {
+    const core = `core-${live.pid}.img`;
+    const truncated = damagedCopy(core, (bytes) => bytes.subarray(0, bytes.length - 10));
+    const result = await criuGdb('ps', truncated);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(new RegExp(`^criu-gdb: ${core}: entry of \\d+ bytes runs past the end of the file \\(\\d+ bytes left\\) \\(at offset 8\\)$`));
+    const wrongMagic = damagedCopy('pstree.img', (bytes) => Buffer.concat([bytes.subarray(0, 4), Buffer.from([1, 2, 3, 4]), bytes.subarray(8)]));
+    const magic = await criuGdb('info', wrongMagic);
+    expect(magic.exitCode).toBe(2);
+    expect(magic.stderr).toBe('criu-gdb: pstree.img: has magic 0x04030201, expected 0x50273030 (at offset 4)');
+  });
+
+  it('prints help for every command', async () => {
+    const main = await criuGdb('--help');
+    expect(main.exitCode).toBe(0);
+    for (const name of ['info', 'ps', 'maps', 'fds', 'read']) {
+      expect(main.stdout).toContain(`criu-gdb ${name} `);
+      const help = await criuGdb('help', name);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: criu-gdb ${name} `));
+      expect(help.stdout).toContain('--json');
+    }
+  });
+});
