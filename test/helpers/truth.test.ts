@@ -1,0 +1,213 @@
+/**
+ * Self-checks of the ground truth recorded with the real checkpoints: what the programs reported,
+ * what /proc showed and what gdb showed must agree, and the recorded memory must match its hashes.
+ * These test the test infrastructure, not criu-gdb.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CHECKPOINT_NAMES,
+  type CheckpointName,
+  FIXTURE_NAMES,
+  type ProcessTruth,
+  type Truth,
+  checkpointAvailability,
+  checkpointDir,
+  criuPath,
+  fact,
+  findProcess,
+  findSymbol,
+  fixtureDir,
+  fixtureImagesDir,
+  fixtureRootfs,
+  imagesDir,
+  loadFixtureTruth,
+  loadTruth,
+  parseAddress,
+  rootProcess,
+  truthBytes,
+} from './checkpoints.js';
+
+function hexToLe32(values: string[]): Buffer {
+  const buf = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => buf.writeUInt32LE(Number(BigInt(v)), i * 4));
+  return buf;
+}
+
+/** The v16_int32 / v8_int32 lanes of a vector register in gdb's `info all-registers`, as bytes. */
+function gdbVectorBytes(allRegisters: string, reg: string, lanes: 'v16_int32' | 'v8_int32'): Buffer {
+  const line = allRegisters.split('\n').find((l) => l.startsWith(`${reg} `));
+  if (!line) throw new Error(`gdb printed no ${reg}`);
+  const m = new RegExp(`${lanes} = \\{([^}]*)\\}`).exec(line);
+  if (!m || m[1] === undefined) throw new Error(`no ${lanes} in gdb's ${reg}`);
+  return hexToLe32(m[1].split(',').map((s) => s.trim()));
+}
+
+function checkMemoryHashes(dir: string, truth: Truth): number {
+  let checked = 0;
+  for (const proc of truth.processes) {
+    for (const m of proc.maps) {
+      if (m.memory.kind !== 'bytes') continue;
+      const data = readFileSync(join(dir, m.memory.file));
+      expect(data.length).toBe(m.memory.size);
+      expect(createHash('sha256').update(data).digest('hex')).toBe(m.memory.sha256);
+      checked++;
+    }
+  }
+  return checked;
+}
+
+function checkCommon(truth: Truth): void {
+  expect(truth.processes.length).toBeGreaterThan(0);
+  expect(truth.criu.version).toMatch(/^Version: 4\.2/);
+  for (const proc of truth.processes) {
+    expect(proc.state).toBe('T');
+    for (const t of proc.threads) {
+      expect(t.state).toBe('T');
+      // gdb's registers and /proc's syscall file agree on where each thread is stopped.
+      const fields = t.syscall.split(' ');
+      expect(t.registers['rsp']).toBe(fields[fields.length - 2]);
+      expect(t.registers['rip']).toBe(fields[fields.length - 1]);
+      // gdb names threads `(LWP tid) "name"`, or `process pid "name"` without libthread_db (static non-PIE).
+      expect(proc.gdb.infoThreads).toMatch(new RegExp(`(\\(LWP ${t.tid}\\)|process ${t.tid}) "${t.name}"`));
+    }
+    // Every symbol the program reported by address agrees with nm plus the load base.
+    for (const [key, value] of Object.entries(proc.facts)) {
+      const m = /^global\.(\w+)\.addr$/.exec(key);
+      if (m && m[1] !== undefined) expect(findSymbol(proc, m[1]).address).toBe(value);
+    }
+  }
+}
+
+const made = CHECKPOINT_NAMES.filter((n) => n !== 'incremental');
+
+describe('checkpoints made by make-checkpoints.ts', () => {
+  it('finds the private CRIU', () => {
+    expect(existsSync(criuPath())).toBe(true);
+  });
+
+  it.each(made)('%s has images and a consistent truth', (name: CheckpointName) => {
+    const truth = loadTruth(name);
+    expect(existsSync(join(imagesDir(name), 'inventory.img'))).toBe(true);
+    checkCommon(truth);
+    expect(checkMemoryHashes(checkpointDir(name), truth)).toBeGreaterThan(0);
+  });
+
+  const incremental = checkpointAvailability('incremental');
+  it.skipIf(!incremental.available)('incremental has a parent pre-dump', () => {
+    const truth = loadTruth('incremental');
+    expect(truth.incremental?.preDumpDir).toBe('pre');
+    expect(existsSync(join(imagesDir('incremental'), 'parent'))).toBe(true);
+  });
+
+  it('pie_callchain: globals, heap string and the call chain', () => {
+    const truth = loadTruth('pie_callchain');
+    const proc = rootProcess(truth);
+    expect(truth.program.elfType).toBe('dyn');
+    expect(proc.cmdline.slice(2)).toEqual(['alpha', 'two words']);
+    expect(proc.environ).toContain('CRIU_GDB_PROGRAM=pie_callchain');
+    expect(truthBytes('pie_callchain', proc.pid, fact(proc, 'global.g_answer.addr'), 4).readInt32LE(0)).toBe(42);
+    expect(findSymbol(proc, 'g_answer').bytes).toBe('2a000000');
+    const heap = truthBytes('pie_callchain', proc.pid, fact(proc, 'heap.string.addr'), 25);
+    expect(heap.toString('latin1')).toBe('heap string for criu-gdb\0');
+    const pointer = truthBytes('pie_callchain', proc.pid, fact(proc, 'global.g_heap_string.addr'), 8).readBigUInt64LE(0);
+    expect(pointer).toBe(parseAddress(fact(proc, 'heap.string.addr')));
+    const magic = truthBytes('pie_callchain', proc.pid, fact(proc, 'local.level_three.l3_magic.addr'), 8);
+    expect(magic.readBigInt64LE(0)).toBe(0x1122334455667788n);
+    const frames = [...proc.gdb.backtraces.matchAll(/^#\d+\s+.*? in (\w+) \(/gm)].map((m) => m[1]);
+    expect(frames.slice(-4)).toEqual(['level_three', 'level_two', 'level_one', 'main']);
+  });
+
+  it('static_prog: ET_EXEC at its link address', () => {
+    const truth = loadTruth('static_prog');
+    const proc = rootProcess(truth);
+    expect(truth.program.elfType).toBe('exec');
+    expect(truth.program.static).toBe(true);
+    expect(proc.loadBase).toBe('0x0');
+    expect(findSymbol(proc, 'g_static_value').bytes).toBe('5a5a5a5a');
+  });
+
+  it('named_threads: thread names, tids and thread-local values', () => {
+    const truth = loadTruth('named_threads');
+    const proc = rootProcess(truth);
+    expect(proc.threads.map((t) => t.name)).toEqual(['named_threads', 'worker-1', 'worker-2', 'worker-3', 'worker-4']);
+    for (let i = 1; i <= 4; i++) {
+      const name = `worker-${i}`;
+      const thread = proc.threads.find((t) => t.name === name);
+      expect(String(thread?.tid)).toBe(fact(proc, `thread.${name}.tid`));
+      const tls = truthBytes('named_threads', proc.pid, fact(proc, `thread.${name}.t_worker_value.addr`), 8);
+      expect(tls.readBigInt64LE(0)).toBe(BigInt(1000 * i + 7));
+      expect(proc.gdb.backtraces).toContain(`in ${fact(proc, `thread.${name}.function`)} (index=${i})`);
+    }
+  });
+
+  it('fork_tree: four processes with their own names and globals', () => {
+    const truth = loadTruth('fork_tree');
+    const parent = findProcess(truth, 'ft-parent');
+    const a = findProcess(truth, 'ft-child-a');
+    const b = findProcess(truth, 'ft-child-b');
+    const g = findProcess(truth, 'ft-grandchild');
+    expect(truth.rootPid).toBe(parent.pid);
+    expect([a.ppid, b.ppid, g.ppid]).toEqual([parent.pid, parent.pid, a.pid]);
+    const roles = [parent, a, b, g].map((p: ProcessTruth) => findSymbol(p, 'g_role').bytes);
+    expect(roles).toEqual(['01000000', '02000000', '03000000', '04000000']);
+    expect(new Set(truth.processes.map((p) => p.sid))).toEqual(new Set([parent.pid]));
+  });
+
+  it('avx_regs: gdb shows the loaded vector, mask and general registers', () => {
+    const proc = rootProcess(loadTruth('avx_regs'));
+    const regs = proc.threads[0]?.registers ?? {};
+    for (const name of ['rbx', 'rdx', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r12', 'r13', 'r14', 'r15']) {
+      expect(BigInt(regs[name] ?? '-1')).toBe(BigInt(fact(proc, `gpr.${name}`)));
+    }
+    const avx512 = fact(proc, 'avx.mode') === 'avx512';
+    const count = avx512 ? 32 : 16;
+    for (let i = 0; i < count; i++) {
+      const reg = avx512 ? `zmm${i}` : `ymm${i}`;
+      const expected = fact(proc, avx512 ? `zmm.${i}.bytes` : `ymm.${i}.bytes`);
+      expect(gdbVectorBytes(proc.gdb.allRegisters, reg, avx512 ? 'v16_int32' : 'v8_int32').toString('hex')).toBe(expected);
+    }
+    if (avx512) {
+      for (let i = 0; i < 8; i++) expect(BigInt(regs[`k${i}`] ?? '-1')).toBe(BigInt(fact(proc, `k.${i}`)));
+    }
+  });
+
+  it('resources: descriptors and memory with known contents', () => {
+    const proc = rootProcess(loadTruth('resources'));
+    const fdTarget = (key: string): string => proc.fds.find((f) => String(f.fd) === fact(proc, key))?.target ?? '';
+    expect(fdTarget('fd.regular')).toBe(fact(proc, 'regular.path'));
+    expect(proc.fds.find((f) => String(f.fd) === fact(proc, 'fd.regular'))?.pos).toBe(8);
+    expect(fdTarget('fd.pipe.read')).toMatch(/^pipe:/);
+    expect(fdTarget('fd.tcp')).toMatch(/^socket:/);
+    expect(fdTarget('fd.eventfd')).toBe('anon_inode:[eventfd]');
+    expect(fdTarget('fd.memfd')).toBe('/memfd:criu-gdb-memfd (deleted)');
+    expect(fdTarget('fd.deleted')).toBe(`${fact(proc, 'deleted.path')} (deleted)`);
+    const page = (key: string, n: number, len: number): string =>
+      truthBytes('resources', proc.pid, parseAddress(fact(proc, key)) + BigInt(n * 4096), len).toString('latin1');
+    for (let i = 0; i < 4; i++) {
+      const head = fact(proc, `private_file.page.${i}`);
+      expect(page('private_file.addr', i, head.length)).toBe(head);
+    }
+    expect(page('memfd.addr', 1, 20)).toBe('memfd page 1 content');
+    expect(page('shared_anon.addr', 2, 18)).toBe('shared anon page 2');
+  });
+});
+
+describe('committed fixtures', () => {
+  it.each(FIXTURE_NAMES)('%s has images, a rootfs with its binary and a consistent truth', (name) => {
+    const truth = loadFixtureTruth(name);
+    checkCommon(truth);
+    expect(existsSync(join(fixtureImagesDir(name), 'inventory.img'))).toBe(true);
+    const exe = join(fixtureRootfs(name), truth.program.binary);
+    expect(createHash('sha256').update(readFileSync(exe)).digest('hex')).toBe(truth.program.sha256);
+    checkMemoryHashes(fixtureDir(name), truth);
+  });
+
+  it('demo has three named threads', () => {
+    const proc = rootProcess(loadFixtureTruth('demo'));
+    expect(proc.threads.map((t) => t.name)).toEqual(['demo', 'stocker', 'clock']);
+    expect(findSymbol(proc, 'g_open_hours').bytes).toBe('0c000000');
+  });
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# What `npm test` runs before vitest: installs gdb, a C compiler and the private CRIU 4.2 if they are
+# missing, then makes (or keeps, when up to date) the real CRIU checkpoints the tests read.
+# Tests find CRIU and the checkpoints through test/helpers/checkpoints.ts; nothing is exported here.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "prepare-tests: error: must run as root (CRIU dumps and gdb attaches need it)" >&2
+  exit 1
+fi
+
+bash "$here/install-gdb.sh"
+
+# The test programs are C: gcc, nm (binutils) and libc.a (libc6-dev, for the -static ones).
+if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; then
+  echo "prepare-tests: installing gcc, binutils and libc6-dev" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils >/dev/null
+fi
+
+bash "$here/install-criu.sh" >/dev/null
+
+cd "$repo"
+npx tsx test/setup/make-checkpoints.ts
