@@ -1,0 +1,255 @@
+import type { Socket } from 'node:net';
+import type { Checkpoint } from '../model/checkpoint.js';
+import { CriuGdbError } from '../errors.js';
+import { escapeBinary, framePacket, PacketDecoder, type Incoming } from './packets.js';
+import type { ProcessTarget } from './target.js';
+import { RemoteFiles } from './vfile.js';
+
+/** Packet size offered to gdb: large, so that memory and file reads take few round trips. */
+export const PACKET_SIZE = 0x40000;
+
+/** The error gdb shows for anything that would change or resume the checkpoint. */
+export const READ_ONLY = 'E.the checkpoint is read-only';
+
+/** A reply payload, or null for "send nothing". */
+type Reply = Buffer | string | null;
+
+function hexBigInt(text: string): bigint | undefined {
+  return /^[0-9a-fA-F]{1,16}$/.test(text) ? BigInt(`0x${text}`) : undefined;
+}
+
+/** Parses a thread id as gdb sends it: `pPID.TID`, `TID`, `-1` (all) or `0` (any). */
+function parseThreadId(text: string): { pid?: number; tid: number } | undefined {
+  const multi = /^p(-?[0-9a-fA-F]+)\.(-?[0-9a-fA-F]+)$/.exec(text);
+  if (multi) return { pid: parseInt(multi[1]!, 16), tid: parseInt(multi[2]!, 16) };
+  if (/^-?[0-9a-fA-F]+$/.test(text)) return { tid: parseInt(text, 16) };
+  return undefined;
+}
+
+/** Slices a document for a qXfer reply: `m` + data when more follows, `l` + data at the end. */
+function xferSlice(document: Buffer, offset: number, length: number): Buffer {
+  const chunk = document.subarray(offset, offset + length);
+  const more = offset + chunk.length < document.length;
+  return Buffer.concat([Buffer.from(more ? 'm' : 'l'), escapeBinary(chunk)]);
+}
+
+/**
+ * One gdb connection to one checkpointed process. Speaks the remote serial protocol: acknowledgements
+ * until no-ack mode, then packets only. Every malformed or unknown packet gets an error or an empty
+ * reply; nothing that gdb sends can stop the server.
+ */
+export class RspConnection {
+  private readonly decoder = new PacketDecoder();
+  private readonly files: RemoteFiles;
+  private noAck = false;
+  private currentThread: number;
+  private lastReply: Buffer | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly target: ProcessTarget,
+    checkpoint: Checkpoint,
+  ) {
+    this.currentThread = target.pid;
+    this.files = new RemoteFiles(checkpoint, PACKET_SIZE);
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('close', () => this.files.closeAll());
+    socket.on('error', () => socket.destroy());
+  }
+
+  private receive(chunk: Buffer): void {
+    for (const item of this.decoder.push(chunk)) this.handleItem(item);
+  }
+
+  private handleItem(item: Incoming): void {
+    switch (item.type) {
+      case 'ack':
+      case 'interrupt': // always stopped: nothing to interrupt
+        return;
+      case 'nack':
+        if (this.lastReply && !this.noAck) this.socket.write(this.lastReply);
+        return;
+      case 'bad-checksum':
+        if (!this.noAck) this.socket.write('-');
+        return;
+      case 'oversized':
+        if (!this.noAck) this.socket.write('+');
+        this.send('E.packet too long');
+        return;
+      case 'packet': {
+        if (!this.noAck) this.socket.write('+');
+        let reply: Reply;
+        try {
+          reply = this.dispatch(item.payload.toString('latin1'));
+        } catch (error) {
+          const message = error instanceof CriuGdbError ? error.message : error instanceof Error ? error.message : String(error);
+          reply = `E.${message.replace(/[#$}*]/g, ' ')}`;
+        }
+        if (reply !== null) this.send(reply);
+      }
+    }
+  }
+
+  private send(payload: Buffer | string): void {
+    const framed = framePacket(payload);
+    this.lastReply = framed;
+    this.socket.write(framed);
+  }
+
+  /** Answers one packet. */
+  private dispatch(packet: string): Reply {
+    const target = this.target;
+    switch (packet[0]) {
+      case '?':
+        return this.stopReply();
+      case 'g':
+        return target.allRegisters(this.currentThread);
+      case 'p': {
+        const regnum = parseInt(packet.slice(1), 16);
+        if (Number.isNaN(regnum)) return 'E16';
+        return target.oneRegister(this.currentThread, regnum) ?? 'E16';
+      }
+      case 'm':
+        return this.readMemory(packet.slice(1));
+      case 'H':
+        return this.setThread(packet.slice(2));
+      case 'T': {
+        const thread = parseThreadId(packet.slice(1));
+        return thread && target.tids.includes(thread.tid) ? 'OK' : 'E10';
+      }
+      case 'D':
+        return 'OK';
+      case 'k':
+        return null;
+      case 'G':
+      case 'P':
+      case 'M':
+      case 'X':
+      case 'c':
+      case 'C':
+      case 's':
+      case 'S':
+      case 'i':
+      case 'I':
+      case 'R':
+      case 'Z':
+        return READ_ONLY;
+      case 'z':
+        return 'OK';
+      case 'q':
+      case 'Q':
+        return this.query(packet);
+      case 'v':
+        return this.vPacket(packet);
+      default:
+        return '';
+    }
+  }
+
+  private stopReply(): string {
+    const signal = this.target.stopSignal().toString(16).padStart(2, '0');
+    return `T${signal}thread:p${this.target.pid.toString(16)}.${this.currentThread.toString(16)};`;
+  }
+
+  private setThread(text: string): string {
+    const thread = parseThreadId(text);
+    if (!thread) return 'E16';
+    if (thread.tid === 0 || thread.tid === -1) return 'OK';
+    if (!this.target.tids.includes(thread.tid)) return 'E10';
+    this.currentThread = thread.tid;
+    return 'OK';
+  }
+
+  private readMemory(args: string): string {
+    const [addressText, lengthText] = args.split(',');
+    const address = hexBigInt(addressText ?? '');
+    const length = parseInt(lengthText ?? '', 16);
+    if (address === undefined || Number.isNaN(length) || length < 0) return 'E16';
+    const data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
+    return data.length === 0 && length > 0 ? 'E14' : data.toString('hex');
+  }
+
+  private query(packet: string): Reply {
+    const [name = '', ...rest] = packet.split(':');
+    const args = rest.join(':');
+    switch (name) {
+      case 'qSupported':
+        return [
+          `PacketSize=${PACKET_SIZE.toString(16)}`,
+          'QStartNoAckMode+',
+          'multiprocess+',
+          'qXfer:features:read+',
+          'qXfer:threads:read+',
+          'qXfer:auxv:read+',
+          'qXfer:exec-file:read+',
+          'vContSupported+',
+        ].join(';');
+      case 'QStartNoAckMode':
+        this.noAck = true;
+        return 'OK';
+      case 'qC':
+        return `QCp${this.target.pid.toString(16)}.${this.currentThread.toString(16)}`;
+      case 'qAttached':
+        return '1';
+      case 'qfThreadInfo':
+        return `m${this.target.tids.map((tid) => `p${this.target.pid.toString(16)}.${tid.toString(16)}`).join(',')}`;
+      case 'qsThreadInfo':
+        return 'l';
+      case 'qSymbol':
+        return 'OK';
+      case 'qXfer':
+        return this.transfer(args);
+      case 'QNonStop':
+        return args === '0' ? 'OK' : 'E.non-stop mode is not supported';
+      case 'QThreadEvents':
+      case 'QPassSignals':
+      case 'QProgramSignals':
+      case 'QCatchSyscalls':
+      case 'QDisableRandomization':
+      case 'QEnvironmentReset':
+        return 'OK';
+      default:
+        return '';
+    }
+  }
+
+  /** `qXfer:object:read:annex:offset,length`. */
+  private transfer(args: string): Reply {
+    const [object, operation, annex, range] = args.split(':');
+    if (operation !== 'read' || range === undefined) return 'E.only reading is supported';
+    const [offsetText, lengthText] = range.split(',');
+    const offset = parseInt(offsetText ?? '', 16);
+    const length = Math.min(parseInt(lengthText ?? '', 16), PACKET_SIZE / 2);
+    if (Number.isNaN(offset) || Number.isNaN(length)) return 'E16';
+    let document: Buffer | undefined;
+    switch (object) {
+      case 'features':
+        document = annex === 'target.xml' ? Buffer.from(this.target.description.xml) : undefined;
+        break;
+      case 'threads':
+        document = Buffer.from(this.target.threadsXml());
+        break;
+      case 'auxv':
+        document = this.target.auxv();
+        break;
+      case 'exec-file': {
+        const path = this.target.exePath();
+        document = path === undefined ? undefined : Buffer.from(path);
+        break;
+      }
+      default:
+        return '';
+    }
+    if (!document) return 'E00';
+    return xferSlice(document, offset, length);
+  }
+
+  private vPacket(packet: string): Reply {
+    if (packet.startsWith('vFile:')) return this.files.handle(packet.slice('vFile:'.length));
+    if (packet === 'vCont?') return 'vCont;c;C;s;S';
+    if (packet.startsWith('vCont') || packet.startsWith('vRun') || packet.startsWith('vAttach')) return READ_ONLY;
+    if (packet.startsWith('vKill')) return 'OK';
+    if (packet === 'vMustReplyEmpty') return '';
+    return '';
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Framing of gdb's remote serial protocol: `$payload#cs` packets, `+`/`-` acknowledgements, the `^C`
+ * interrupt byte, and the binary escape (`}` then byte XOR 0x20) used by binary payloads.
+ */
+
+/** Largest packet accepted from gdb; longer ones are discarded and answered with an error. */
+export const MAX_INCOMING_PACKET = 1 << 20;
+
+/** What the decoder found in the byte stream. */
+export type Incoming =
+  | { type: 'packet'; payload: Buffer }
+  | { type: 'bad-checksum'; payload: Buffer }
+  | { type: 'oversized' }
+  | { type: 'ack' }
+  | { type: 'nack' }
+  | { type: 'interrupt' };
+
+/** Modulo-256 sum of the bytes, as two hex digits. */
+export function checksum(data: Buffer): string {
+  let sum = 0;
+  for (const byte of data) sum = (sum + byte) & 0xff;
+  return sum.toString(16).padStart(2, '0');
+}
+
+/** Frames a payload as `$payload#cs`. */
+export function framePacket(payload: Buffer | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  return Buffer.concat([Buffer.from('$'), body, Buffer.from(`#${checksum(body)}`)]);
+}
+
+const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
+
+/** Escapes binary data for a reply (`#`, `$`, `}` and `*` become `}` + byte^0x20). */
+export function escapeBinary(data: Buffer): Buffer {
+  let extra = 0;
+  for (const byte of data) if (NEEDS_ESCAPE.has(byte)) extra++;
+  if (extra === 0) return data;
+  const out = Buffer.allocUnsafe(data.length + extra);
+  let at = 0;
+  for (const byte of data) {
+    if (NEEDS_ESCAPE.has(byte)) {
+      out[at++] = 0x7d;
+      out[at++] = byte ^ 0x20;
+    } else out[at++] = byte;
+  }
+  return out;
+}
+
+/** Undoes {@link escapeBinary} on a payload gdb sent (X and vFile:pwrite packets). */
+export function unescapeBinary(data: Buffer): Buffer {
+  if (!data.includes(0x7d)) return data;
+  const out = Buffer.allocUnsafe(data.length);
+  let at = 0;
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i]!;
+    if (byte === 0x7d && i + 1 < data.length) out[at++] = data[++i]! ^ 0x20;
+    else out[at++] = byte;
+  }
+  return out.subarray(0, at);
+}
+
+/**
+ * Incremental decoder for the byte stream from gdb. Feed it chunks; it yields complete items. Garbage
+ * between packets is skipped; a packet longer than {@link MAX_INCOMING_PACKET} is dropped whole.
+ */
+export class PacketDecoder {
+  private buffer: Buffer = Buffer.alloc(0);
+  private discarding = false;
+
+  /** Appends `chunk` and returns every complete item it finishes. */
+  push(chunk: Buffer): Incoming[] {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const items: Incoming[] = [];
+    for (;;) {
+      if (this.discarding) {
+        const end = this.buffer.indexOf(0x23);
+        if (end < 0 || end + 2 >= this.buffer.length) {
+          // Keep only what may still hold the end marker.
+          this.buffer = end < 0 ? Buffer.alloc(0) : this.buffer.subarray(end);
+          return items;
+        }
+        this.buffer = this.buffer.subarray(end + 3);
+        this.discarding = false;
+        items.push({ type: 'oversized' });
+        continue;
+      }
+      const start = this.findStart();
+      if (start < 0) return items;
+      const first = this.buffer[start]!;
+      if (first !== 0x24) {
+        this.buffer = this.buffer.subarray(start + 1);
+        items.push(first === 0x2b ? { type: 'ack' } : first === 0x2d ? { type: 'nack' } : { type: 'interrupt' });
+        continue;
+      }
+      const end = this.buffer.indexOf(0x23, start + 1);
+      if (end < 0) {
+        if (this.buffer.length - start > MAX_INCOMING_PACKET) {
+          this.discarding = true;
+          this.buffer = Buffer.alloc(0);
+        } else if (start > 0) this.buffer = this.buffer.subarray(start);
+        return items;
+      }
+      if (end + 2 >= this.buffer.length) {
+        if (start > 0) this.buffer = this.buffer.subarray(start);
+        return items;
+      }
+      const payload = Buffer.from(this.buffer.subarray(start + 1, end));
+      const sent = this.buffer.subarray(end + 1, end + 3).toString('latin1').toLowerCase();
+      this.buffer = this.buffer.subarray(end + 3);
+      if (payload.length > MAX_INCOMING_PACKET) items.push({ type: 'oversized' });
+      else items.push({ type: sent === checksum(payload) ? 'packet' : 'bad-checksum', payload });
+    }
+  }
+
+  /** Index of the next `$`, `+`, `-` or `^C`; skips anything else. */
+  private findStart(): number {
+    for (let i = 0; i < this.buffer.length; i++) {
+      const byte = this.buffer[i]!;
+      if (byte === 0x24 || byte === 0x2b || byte === 0x2d || byte === 0x03) return i;
+    }
+    this.buffer = Buffer.alloc(0);
+    return -1;
+  }
+}

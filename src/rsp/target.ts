@@ -1,0 +1,111 @@
+import { CriuGdbError } from '../errors.js';
+import type { X86Registers } from '../images/registers.js';
+import type { ProcessModel } from '../model/process.js';
+import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
+import { encodeGPacket, encodeRegister, liveRegisters } from './registers.js';
+
+/** Escapes text for an XML attribute. */
+function xmlAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** The registers of one thread as gdb should see them. */
+interface ThreadState {
+  registers: X86Registers;
+  unavailable: ReadonlySet<string>;
+}
+
+/**
+ * One checkpointed process as the remote-protocol stub serves it: threads with names, registers in the
+ * layout of its target description, memory, auxv and the executable's path. Read-only.
+ */
+export class ProcessTarget {
+  readonly description: TargetDescription;
+  private readonly threadStates = new Map<number, ThreadState>();
+
+  constructor(readonly process: ProcessModel) {
+    assertServableArch(process.arch);
+    const leader = this.savedRegisters(process.pid);
+    assertSupportedTask(leader);
+    this.description = describeX86Target(leader);
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  /** Thread ids, leader first. */
+  get tids(): readonly number[] {
+    return this.process.tids;
+  }
+
+  private savedRegisters(tid: number): X86Registers {
+    const registers = this.process.core(tid).registers;
+    if (!registers || !('gp' in registers)) {
+      throw new CriuGdbError(`thread ${tid} of process ${this.process.pid} has no saved x86_64 registers (core-${tid}.img)`);
+    }
+    return registers;
+  }
+
+  /** Registers of `tid` as a live gdb would have seen them (CRIU's syscall-restart adjustment undone). */
+  private threadState(tid: number): ThreadState {
+    let state = this.threadStates.get(tid);
+    if (!state) {
+      const memory = this.process.memory();
+      const codeAt = (address: bigint, length: number): Buffer | undefined => {
+        const read = memory.read(address, length);
+        return read.unavailable.length === 0 ? read.data : undefined;
+      };
+      state = liveRegisters(this.savedRegisters(tid), codeAt);
+      this.threadStates.set(tid, state);
+    }
+    return state;
+  }
+
+  /** The `g` packet reply for `tid`. */
+  allRegisters(tid: number): string {
+    const { registers, unavailable } = this.threadState(tid);
+    return encodeGPacket(this.description, registers, unavailable);
+  }
+
+  /** The `p` packet reply for register number `regnum` of `tid`, or undefined for an unknown number. */
+  oneRegister(tid: number, regnum: number): string | undefined {
+    const spec = this.description.registers.find((r) => r.regnum === regnum);
+    if (!spec) return undefined;
+    const { registers, unavailable } = this.threadState(tid);
+    return encodeRegister(spec, registers, unavailable);
+  }
+
+  /** qXfer:threads:read document: every thread with its name. */
+  threadsXml(): string {
+    const names = new Map(this.process.threads().map((t) => [t.tid, t.name]));
+    const lines = this.tids.map((tid) => {
+      const name = names.get(tid);
+      return `<thread id="p${this.pid.toString(16)}.${tid.toString(16)}"${name ? ` name="${xmlAttribute(name)}"` : ''}/>`;
+    });
+    return `<?xml version="1.0"?>\n<threads>\n${lines.join('\n')}\n</threads>\n`;
+  }
+
+  /** The saved auxiliary vector as the target's bytes (for qXfer:auxv:read). */
+  auxv(): Buffer {
+    const words = this.process.mm().auxv;
+    const out = Buffer.alloc(words.length * 8);
+    words.forEach((word, i) => out.writeBigUInt64LE(BigInt.asUintN(64, word), i * 8));
+    return out;
+  }
+
+  /** Path of the executable as the process saw it. */
+  exePath(): string | undefined {
+    return this.process.exe();
+  }
+
+  /** Bytes at `address` up to the first unavailable one. */
+  readMemory(address: bigint, length: number): Buffer {
+    return this.process.memory().readAvailable(address, length);
+  }
+
+  /** Signal reported in the initial stop: SIGSTOP for a stopped process, else none. */
+  stopSignal(): number {
+    return this.process.state === 'stopped' ? 19 : 0;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Runs real gdb in batch mode with the criu-gdb plugin on a checkpoint, and parses what it prints, so that
+ * tests can compare it with what gdb printed for the live process.
+ */
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { REPO_ROOT } from '../helpers/checkpoints.js';
+
+export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
+
+/** Output of gdb for each inferior, in the order of `info inferiors`. */
+export interface InferiorOutput {
+  pid: number;
+  text: string;
+}
+
+/** Runs gdb -batch: loads the checkpoint, then runs `commands` in every inferior. */
+export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string; processes: number }): Promise<{ inferiors: InferiorOutput[]; stdout: string; stderr: string; exitCode: number | undefined }> {
+  const load = `criu-load ${images}${options.root ? ` --root ${options.root}` : ''}`;
+  const args = ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', `source ${PLUGIN}`, '-ex', load];
+  for (let inferior = 1; inferior <= options.processes; inferior++) {
+    args.push('-ex', `inferior ${inferior}`, '-ex', "python print('@@PID %d' % gdb.selected_inferior().pid)");
+    for (const command of commands) args.push('-ex', command);
+    args.push('-ex', "python print('@@END')");
+  }
+  const result = await execa('gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT } });
+  const inferiors: InferiorOutput[] = [];
+  const pattern = /^@@PID (\d+)\n([\s\S]*?)^@@END$/gm;
+  for (let match = pattern.exec(result.stdout); match; match = pattern.exec(result.stdout)) {
+    inferiors.push({ pid: Number(match[1]), text: match[2] ?? '' });
+  }
+  return { inferiors, stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
+}
+
+/** A thread's block of `thread apply all ...` output, keyed by kernel thread id. */
+export interface ThreadBlock {
+  tid: number;
+  name: string;
+  body: string;
+}
+
+/**
+ * Splits `thread apply all ...` output into per-thread blocks. Accepts the live forms
+ * (`Thread 2 (Thread 0x7f.. (LWP 123) "name"):`, `Thread 1 (process 123 "name")`) and the remote ones
+ * (`Thread 2 (Thread 100.123 "name"):`).
+ */
+export function threadBlocks(text: string): ThreadBlock[] {
+  const blocks: ThreadBlock[] = [];
+  const header = /^Thread \d+ \((.*)\):$/gm;
+  const headers: Array<{ index: number; end: number; inner: string }> = [];
+  for (let match = header.exec(text); match; match = header.exec(text)) headers.push({ index: match.index, end: match.index + match[0].length, inner: match[1] ?? '' });
+  headers.forEach((h, i) => {
+    const tid = /\(LWP (\d+)\)/.exec(h.inner)?.[1] ?? /Thread \d+\.(\d+)/.exec(h.inner)?.[1] ?? /process (\d+)/.exec(h.inner)?.[1];
+    const name = /"([^"]*)"\s*$/.exec(h.inner)?.[1] ?? '';
+    const body = text.slice(h.end, headers[i + 1]?.index ?? text.length).trim();
+    if (tid) blocks.push({ tid: Number(tid), name, body });
+  });
+  return blocks.sort((a, b) => a.tid - b.tid);
+}
+
+/** Function names of the frames in a backtrace body, innermost first. */
+export function frameFunctions(body: string): string[] {
+  const frames: string[] = [];
+  for (const line of body.split('\n')) {
+    const match = /^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/.exec(line);
+    if (match) frames.push(match[1]!);
+  }
+  return frames;
+}

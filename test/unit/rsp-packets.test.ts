@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { checksum, escapeBinary, framePacket, MAX_INCOMING_PACKET, PacketDecoder, unescapeBinary } from '../../src/rsp/packets.js';
+
+describe('remote protocol framing', () => {
+  it('frames packets with a modulo-256 checksum', () => {
+    expect(framePacket('OK').toString()).toBe('$OK#9a');
+    expect(checksum(Buffer.from('qSupported'))).toBe('37');
+  });
+
+  it('escapes and unescapes the four special bytes', () => {
+    const raw = Buffer.from([0x23, 0x24, 0x7d, 0x2a, 0x41]);
+    const escaped = escapeBinary(raw);
+    expect(escaped.toString('hex')).toBe('7d037d047d5d7d0a41');
+    expect(unescapeBinary(escaped).equals(raw)).toBe(true);
+  });
+
+  it('decodes packets split across chunks, acks and interrupts', () => {
+    const decoder = new PacketDecoder();
+    expect(decoder.push(Buffer.from('+$qSupp'))).toEqual([{ type: 'ack' }]);
+    expect(decoder.push(Buffer.from('orted#3'))).toEqual([]);
+    expect(decoder.push(Buffer.from('7\x03-'))).toEqual([
+      { type: 'packet', payload: Buffer.from('qSupported') },
+      { type: 'interrupt' },
+      { type: 'nack' },
+    ]);
+  });
+
+  it('reports a bad checksum instead of the packet', () => {
+    const decoder = new PacketDecoder();
+    expect(decoder.push(Buffer.from('$g#00'))).toEqual([{ type: 'bad-checksum', payload: Buffer.from('g') }]);
+  });
+
+  it('skips garbage between packets', () => {
+    const decoder = new PacketDecoder();
+    expect(decoder.push(Buffer.from('garbage$g#67'))).toEqual([{ type: 'packet', payload: Buffer.from('g') }]);
+  });
+
+  it('drops an oversized packet without buffering it, then recovers', () => {
+    const decoder = new PacketDecoder();
+    const huge = Buffer.alloc(MAX_INCOMING_PACKET + 10, 0x41);
+    expect(decoder.push(Buffer.concat([Buffer.from('$'), huge]))).toEqual([]);
+    expect(decoder.push(Buffer.from('AAAA#00$g#67'))).toEqual([{ type: 'oversized' }, { type: 'packet', payload: Buffer.from('g') }]);
+  });
+});
