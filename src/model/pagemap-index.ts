@@ -1,8 +1,9 @@
 import { ImageError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from '../images/directory.js';
-import { num, optNum, optU64, u64, bool } from '../images/fields.js';
+import { num } from '../images/fields.js';
 import { EntryReader } from '../images/framing.js';
 import { Magic } from '../images/magic.js';
+import { WireReader } from '../images/wire.js';
 
 /** Page size of every architecture criu-gdb reads (x86_64 and aarch64 with 4 KiB pages). */
 export const PAGE_SIZE = 4096n;
@@ -12,6 +13,42 @@ const PAGE_SHIFT = 12n;
 export const PE_PARENT = 1;
 export const PE_LAZY = 2;
 export const PE_PRESENT = 4;
+
+/** Largest pagemap image accepted (a pagemap of millions of runs is still far below). */
+export const MAX_PAGEMAP_BYTES = 256 * 1024 * 1024;
+
+/** One pagemap entry's fields. */
+interface PagemapEntryFields {
+  start: bigint;
+  pages: bigint;
+  flags: number;
+}
+
+/**
+ * Decodes a PagemapEntry (vaddr 1, compat_nr_pages 2, in_parent 3, flags 4, nr_pages 5) straight from the
+ * wire. Images written before `flags` existed carry `in_parent` instead: in parent, or present here.
+ */
+function decodePagemapEntry(data: Buffer, image: string, offset: number): PagemapEntryFields {
+  const wire = new WireReader(data, image, offset + 4);
+  let vaddr: bigint | undefined;
+  let compatPages: bigint | undefined;
+  let pages: bigint | undefined;
+  let flags: number | undefined;
+  let inParent = false;
+  while (!wire.atEnd) {
+    const { number, value } = wire.field();
+    if (value === undefined) continue;
+    if (number === 1) vaddr = value;
+    else if (number === 2) compatPages = value;
+    else if (number === 3) inParent = value !== 0n;
+    else if (number === 4) flags = Number(BigInt.asUintN(32, value));
+    else if (number === 5) pages = value;
+  }
+  if (vaddr === undefined || compatPages === undefined) {
+    throw new ImageError('bad-entry', image, offset, `PagemapEntry does not decode: missing required '${vaddr === undefined ? 'vaddr' : 'compat_nr_pages'}'`);
+  }
+  return { start: vaddr, pages: pages ?? BigInt.asUintN(32, compatPages), flags: flags ?? (inParent ? PE_PARENT : PE_PRESENT) };
+}
 
 /** A run of pages from a pagemap, with where its data lives. */
 export interface PageRun {
@@ -47,17 +84,27 @@ export class PagemapIndex {
   static read(dir: ImageDirectory, name: string): PagemapIndex | undefined {
     const file = dir.tryOpen(name);
     if (!file) return undefined;
+    if (file.size > MAX_PAGEMAP_BYTES) {
+      throw new ImageError('too-large', file.label, 0, `is ${file.size} bytes; pagemaps larger than ${MAX_PAGEMAP_BYTES} are refused`);
+    }
     const reader = new EntryReader(file, Magic.pagemap);
     const head = reader.required('PagemapHead');
     const pagesId = num(head.message, 'pages_id');
     const runs: PageRun[] = [];
     let dataOffset = 0;
-    for (let entry = reader.next('PagemapEntry'); entry; entry = reader.next('PagemapEntry')) {
-      const { message, offset } = entry;
-      const start = u64(message, 'vaddr');
-      const pages = optU64(message, 'nr_pages') ?? BigInt(num(message, 'compat_nr_pages'));
-      // Images written before `flags` existed carry a bool: in parent, or present here.
-      const flags = optNum(message, 'flags') ?? (bool(message, 'in_parent') ? PE_PARENT : PE_PRESENT);
+    // One read for the whole (small) pagemap, then a direct walk of the framed entries.
+    const first = reader.offset;
+    const bytes = file.readExact(first, file.size - first);
+    for (let at = 0; at < bytes.length; ) {
+      const offset = first + at;
+      if (bytes.length - at < 4) throw new ImageError('truncated', file.label, offset, `ends inside an entry's length (${bytes.length - at} bytes left)`);
+      const length = bytes.readUInt32LE(at);
+      if (length > bytes.length - at - 4) {
+        throw new ImageError('truncated', file.label, offset, `entry of ${length} bytes runs past the end of the file (${bytes.length - at - 4} bytes left)`);
+      }
+      const entry = decodePagemapEntry(bytes.subarray(at + 4, at + 4 + length), file.label, offset);
+      at += 4 + length;
+      const { start, pages, flags } = entry;
       if ((start & (PAGE_SIZE - 1n)) !== 0n) {
         throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} is not page-aligned`);
       }

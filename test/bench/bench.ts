@@ -98,7 +98,7 @@ function main(): void {
   for (const subject of subjects) {
     const psMs = timeCommand('node', [cli, 'ps', subject.dir], 7);
     const infoMs = timeCommand('node', [cli, 'info', subject.dir], 7);
-    const readBytes = Math.min(256 << 20, subject.mib << 20);
+    const readBytes = Math.min(256 * 2 ** 20, subject.mib * 2 ** 20);
     const reads = readBenchmark(subject, readBytes);
     rows.push([
       subject.label,

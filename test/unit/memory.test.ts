@@ -5,7 +5,7 @@ import { ImageDirectory } from '../../src/images/directory.js';
 import { Magic } from '../../src/images/magic.js';
 import { RootFile } from '../../src/model/backing-file.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
-import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
+import { PagemapIndex, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
 import { image, imageDir } from './build-image.js';
 
@@ -131,6 +131,30 @@ describe('memory reader', () => {
     const wrongId = new RootFile(new RootFs(root), { path: '/data.bin', buildId: Buffer.from('abcd', 'hex') });
     expect(wrongId.size()).toBeUndefined();
     expect(wrongId.problem()).toBe('/data.bin: build-id none does not match the recorded abcd');
+  });
+});
+
+describe('pagemap decoding', () => {
+  it('reads old entries that carry in_parent and compat_nr_pages instead of flags and nr_pages', () => {
+    const old = image(Magic.pagemap, [
+      { type: 'PagemapHead', fields: { pages_id: 1 } },
+      { type: 'PagemapEntry', fields: { vaddr: BASE, compat_nr_pages: 1 } },
+      { type: 'PagemapEntry', fields: { vaddr: BASE + PAGE, compat_nr_pages: 2, in_parent: true } },
+    ]);
+    const index = PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': old })), 'pagemap-7.img')!;
+    expect(index.runs.map((r) => [Number(r.start), Number(r.end - r.start) / PAGE, r.flags])).toEqual([
+      [BASE, 1, PE_PRESENT],
+      [BASE + PAGE, 2, PE_PARENT],
+    ]);
+  });
+
+  it('names the image and offset of a damaged entry', () => {
+    const good = pagemap(1, [[BASE, 1, PE_PRESENT]]);
+    const bad = Buffer.concat([good, Buffer.from([3, 0, 0, 0, 0x08, 0xff, 0xff])]); // vaddr varint never ends
+    const dir = ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': bad }));
+    expect(() => PagemapIndex.read(dir, 'pagemap-7.img')).toThrow(`pagemap-7.img: varint runs past the end of the entry (at offset ${good.length + 7})`);
+    const overlap = pagemap(1, [[BASE, 2, PE_PRESENT], [BASE + PAGE, 1, PE_PRESENT]]);
+    expect(() => PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': overlap })), 'pagemap-7.img')).toThrow(/runs overlap at 0x11000/);
   });
 });
 
