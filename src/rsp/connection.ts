@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
-import { escapeBinary, framePacket, PacketDecoder, type Incoming } from './packets.js';
+import { escapeBinary, framePacket, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
 import type { ProcessTarget } from './target.js';
 import { RemoteFiles } from './vfile.js';
 
@@ -103,7 +103,7 @@ export class RspConnection {
       case '?':
         return this.stopReply();
       case 'g':
-        return target.allRegisters(this.currentThread);
+        return runLengthEncode(target.allRegisters(this.currentThread));
       case 'p': {
         const regnum = parseInt(packet.slice(1), 16);
         if (Number.isNaN(regnum)) return 'E16';
@@ -166,7 +166,7 @@ export class RspConnection {
     const length = parseInt(lengthText ?? '', 16);
     if (address === undefined || Number.isNaN(length) || length < 0) return 'E16';
     const data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
-    return data.length === 0 && length > 0 ? 'E14' : data.toString('hex');
+    return data.length === 0 && length > 0 ? 'E14' : runLengthEncode(data.toString('hex'));
   }
 
   private query(packet: string): Reply {

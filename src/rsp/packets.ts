@@ -28,6 +28,34 @@ export function framePacket(payload: Buffer | string): Buffer {
   return Buffer.concat([Buffer.from('$'), body, Buffer.from(`#${checksum(body)}`)]);
 }
 
+/**
+ * Run-length encodes a reply made of printable characters (hex memory and register replies): a run of one
+ * character becomes the character, `*`, and 29 + the number of extra repeats. gdb decodes it for free and
+ * processes far fewer bytes for zero pages. Counts that would encode as `#` or `$` are avoided.
+ */
+export function runLengthEncode(text: string): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const char = text[i]!;
+    let run = 1;
+    while (i + run < text.length && text[i + run] === char) run++;
+    i += run;
+    while (run > 0) {
+      let repeats = Math.min(run - 1, 97);
+      if (repeats === 6 || repeats === 7) repeats = 5;
+      if (repeats >= 3) {
+        out.push(char, '*', String.fromCharCode(29 + repeats));
+        run -= repeats + 1;
+      } else {
+        out.push(char.repeat(run));
+        run = 0;
+      }
+    }
+  }
+  return out.join('');
+}
+
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
 
 /** Escapes binary data for a reply (`#`, `$`, `}` and `*` become `}` + byte^0x20). */

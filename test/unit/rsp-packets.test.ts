@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checksum, escapeBinary, framePacket, MAX_INCOMING_PACKET, PacketDecoder, unescapeBinary } from '../../src/rsp/packets.js';
+import { checksum, escapeBinary, framePacket, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
 
 describe('remote protocol framing', () => {
   it('frames packets with a modulo-256 checksum', () => {
@@ -40,5 +40,24 @@ describe('remote protocol framing', () => {
     const huge = Buffer.alloc(MAX_INCOMING_PACKET + 10, 0x41);
     expect(decoder.push(Buffer.concat([Buffer.from('$'), huge]))).toEqual([]);
     expect(decoder.push(Buffer.from('AAAA#00$g#67'))).toEqual([{ type: 'oversized' }, { type: 'packet', payload: Buffer.from('g') }]);
+  });
+});
+
+describe('run-length encoding', () => {
+  function decode(text: string): string {
+    return text.replace(/(.)\*(.)/g, (_m, char: string, count: string) => char.repeat(count.charCodeAt(0) - 29 + 1));
+  }
+
+  it('round-trips runs of every length, never using # or $ as a count', () => {
+    for (let run = 1; run <= 300; run++) {
+      const text = `ab${'0'.repeat(run)}cd`;
+      const encoded = runLengthEncode(text);
+      expect(decode(encoded)).toBe(text);
+      expect(encoded).not.toMatch(/\*[#$]/);
+    }
+  });
+
+  it('shrinks a zero page to a few dozen bytes', () => {
+    expect(runLengthEncode('0'.repeat(8192)).length).toBeLessThan(300);
   });
 });
