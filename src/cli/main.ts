@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
 import { commands, findCommand } from './commands/index.js';
 import { parseArgs } from './args.js';
+import { isLaunch, launchGdb } from './commands/launch.js';
 
 /** Exit statuses of the CLI. */
 export const ExitCode = { ok: 0, usage: 1, badInput: 2 } as const;
@@ -75,10 +76,9 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  const status = run(
-    process.argv.slice(2),
-    (text) => process.stdout.write(`${text}\n`),
-    (text) => process.stderr.write(`${text}\n`),
-  );
-  process.exitCode = status;
+  const argv = process.argv.slice(2);
+  const err = (text: string): void => void process.stderr.write(`${text}\n`);
+  process.exitCode = isLaunch(argv, commands.map((c) => c.name))
+    ? await launchGdb(argv, err)
+    : run(argv, (text) => process.stdout.write(`${text}\n`), err);
 }

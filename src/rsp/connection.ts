@@ -132,9 +132,11 @@ export class RspConnection {
       case 'i':
       case 'I':
       case 'R':
-      case 'Z':
         return READ_ONLY;
+      case 'Z':
       case 'z':
+        // The process never runs here, so a breakpoint needs no write. Refusing would also make gdb fail to
+        // resume unrelated native inferiors, since it inserts breakpoints into every inferior at once.
         return 'OK';
       case 'q':
       case 'Q':

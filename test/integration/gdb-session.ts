@@ -8,28 +8,29 @@ import { REPO_ROOT } from '../helpers/checkpoints.js';
 
 export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
 
-/** Output of gdb for each inferior, in the order of `info inferiors`. */
-export interface InferiorOutput {
-  pid: number;
+/** What gdb printed: the pids of `info inferiors`, and the output of the commands. */
+export interface GdbRun {
+  pids: number[];
   text: string;
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
 }
 
-/** Runs gdb -batch: loads the checkpoint, then runs `commands` in every inferior. */
-export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string; processes: number }): Promise<{ inferiors: InferiorOutput[]; stdout: string; stderr: string; exitCode: number | undefined }> {
+/**
+ * Runs gdb -batch: loads the checkpoint (every process becomes an inferior), then runs `commands` once.
+ * `thread apply all` covers the threads of every inferior.
+ */
+export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string } = {}): Promise<GdbRun> {
   const load = `criu-load ${images}${options.root ? ` --root ${options.root}` : ''}`;
-  const args = ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', `source ${PLUGIN}`, '-ex', load];
-  for (let inferior = 1; inferior <= options.processes; inferior++) {
-    args.push('-ex', `inferior ${inferior}`, '-ex', "python print('@@PID %d' % gdb.selected_inferior().pid)");
-    for (const command of commands) args.push('-ex', command);
-    args.push('-ex', "python print('@@END')");
-  }
+  const args = ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'info inferiors'];
+  args.push('-ex', "python print('@@BEGIN')");
+  for (const command of commands) args.push('-ex', command);
+  args.push('-ex', "python print('@@END')");
   const result = await execa('gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT } });
-  const inferiors: InferiorOutput[] = [];
-  const pattern = /^@@PID (\d+)\n([\s\S]*?)^@@END$/gm;
-  for (let match = pattern.exec(result.stdout); match; match = pattern.exec(result.stdout)) {
-    inferiors.push({ pid: Number(match[1]), text: match[2] ?? '' });
-  }
-  return { inferiors, stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
+  const pids = [...result.stdout.matchAll(/^[* ] +\d+ +process (\d+) /gm)].map((m) => Number(m[1]));
+  const text = /^@@BEGIN$([\s\S]*?)^@@END$/m.exec(result.stdout)?.[1] ?? '';
+  return { pids, text, stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
 }
 
 /** A thread's block of `thread apply all ...` output, keyed by kernel thread id. */
@@ -46,7 +47,7 @@ export interface ThreadBlock {
  */
 export function threadBlocks(text: string): ThreadBlock[] {
   const blocks: ThreadBlock[] = [];
-  const header = /^Thread \d+ \((.*)\):$/gm;
+  const header = /^Thread \d+(?:\.\d+)? \((.*)\):$/gm;
   const headers: Array<{ index: number; end: number; inner: string }> = [];
   for (let match = header.exec(text); match; match = header.exec(text)) headers.push({ index: match.index, end: match.index + match[0].length, inner: match[1] ?? '' });
   headers.forEach((h, i) => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IMG_COMMON } from '../../src/images/magic.js';
@@ -30,9 +30,21 @@ export function image(magic: number, entries: readonly EntrySpec[], options: { c
   return Buffer.concat([header, ...entries.map(frame)]);
 }
 
+let scratchRoot: string | undefined;
+
+/** One scratch directory per test process, removed when the process exits. */
+function scratch(): string {
+  if (!scratchRoot) {
+    const root = mkdtempSync(join(tmpdir(), 'criu-gdb-unit-'));
+    scratchRoot = root;
+    process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  }
+  return scratchRoot;
+}
+
 /** Makes a fresh temporary directory and writes `files` into it. */
 export function imageDir(files: Record<string, Buffer>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-unit-'));
+  const dir = mkdtempSync(join(scratch(), 'images-'));
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   return dir;
 }

@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CriuGdbError } from '../../errors.js';
-import { infoCommand } from './info.js';
-import { psCommand } from './ps.js';
 import type { Command } from './command.js';
+import { infoCommand } from './info.js';
+import { gdbCommandLine } from './launch.js';
+import { psCommand } from './ps.js';
 
 /** Directory of the bundled sample checkpoint (test/fixtures/demo), found from this module. */
 export function demoDirectory(): string {
@@ -17,25 +19,37 @@ export function demoDirectory(): string {
   throw new CriuGdbError('the bundled sample checkpoint (test/fixtures/demo) is not here');
 }
 
-/** `criu-gdb demo`: shows the bundled sample checkpoint. */
+/** Runs gdb in batch mode on the demo and returns what it printed, or undefined when gdb is not installed. */
+function gdbBacktrace(checkpoint: string, root: string): string | undefined {
+  const args = gdbCommandLine(checkpoint, root, undefined, ['-nx', '-batch', '-ex', 'info threads', '-ex', 'thread apply all bt']);
+  const result = spawnSync('gdb', args, { encoding: 'utf8', timeout: 60_000 });
+  if (result.error) {
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CriuGdbError(`gdb could not run: ${result.error.message}`);
+  }
+  if (result.status !== 0) throw new CriuGdbError(`gdb failed: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`);
+  return result.stdout.trimEnd();
+}
+
+/** `criu-gdb demo`: opens the bundled sample checkpoint in gdb and prints every thread's backtrace. */
 export const demoCommand: Command = {
   name: 'demo',
   usage: 'demo',
-  summary: 'show the bundled sample checkpoint',
+  summary: 'open the bundled sample checkpoint in gdb and print its backtraces',
   options: [],
-  help: () => 'Usage: criu-gdb demo\n\nOpens the sample checkpoint bundled in test/fixtures/demo and prints what criu-gdb reads from it.',
+  help: () =>
+    'Usage: criu-gdb demo\n\nOpens the sample checkpoint bundled in test/fixtures/demo (a real CRIU dump of a small static\nprogram with three named threads) in gdb through criu-load, and prints every thread\'s backtrace.\nWithout gdb it prints what the reader sees instead.',
   run() {
     const demo = demoDirectory();
     const checkpoint = join(demo, 'checkpoint');
     const root = join(demo, 'rootfs');
     const positionals = [checkpoint];
     const options = new Map<string, string | true>([['root', root]]);
-    return [
-      `$ criu-gdb info ${checkpoint} --root ${root}`,
-      infoCommand.run({ positionals, options }),
-      '',
-      `$ criu-gdb ps ${checkpoint} --root ${root}`,
-      psCommand.run({ positionals, options }),
-    ].join('\n');
+    const summary = [`$ criu-gdb ps ${checkpoint} --root ${root}`, psCommand.run({ positionals, options })];
+    const backtrace = gdbBacktrace(checkpoint, root);
+    if (backtrace === undefined) {
+      return [...summary, '', `$ criu-gdb info ${checkpoint} --root ${root}`, infoCommand.run({ positionals, options }), '', '(gdb is not installed: install it to see the backtraces through criu-load)'].join('\n');
+    }
+    return [...summary, '', `$ criu-gdb ${checkpoint} --root ${root} -- -batch -ex 'info threads' -ex 'thread apply all bt'`, backtrace].join('\n');
   },
 };

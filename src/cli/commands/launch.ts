@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
+import { intOption, parseArgs, stringOption, type OptionSpec } from '../args.js';
+import type { Command } from './command.js';
+import { helpText } from './command.js';
+import { pluginPath } from './gdbinit.js';
+
+const options: readonly OptionSpec[] = [
+  { name: 'root', value: true, help: 'where the checkpointed files live (default /)' },
+  { name: 'pid', value: true, help: 'only this process (default: every process, one inferior each)' },
+];
+
+/** Usage line of the launcher, for the main help. */
+export const LAUNCH_USAGE = 'DIR [--root PATH] [--pid N] [-- GDBARGS...]';
+
+/** Quotes a word for gdb's argument parser (`gdb.string_to_argv`) when it needs it. */
+export function gdbQuote(word: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(word) ? word : `"${word.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * The gdb command line that opens checkpoint `dir`: `-q -iex "source PLUGIN" -ex "criu-load DIR ..."`
+ * followed by `extra` (e.g. `-batch -ex bt`).
+ */
+export function gdbCommandLine(dir: string, root: string | undefined, pid: number | undefined, extra: readonly string[]): string[] {
+  let load = `criu-load ${gdbQuote(resolve(dir))}`;
+  if (root !== undefined) load += ` --root ${gdbQuote(resolve(root))}`;
+  if (pid !== undefined) load += ` --pid ${pid}`;
+  return ['-q', '-iex', `source ${pluginPath()}`, '-ex', load, ...extra];
+}
+
+/**
+ * Whether `argv` asks for the launcher: `criu-gdb gdb ...`, or a first word that names no command and is a
+ * directory or looks like a path (so a mistyped command is still reported as an unknown command).
+ */
+export function isLaunch(argv: readonly string[], commandNames: readonly string[]): boolean {
+  const first = argv[0];
+  if (first === undefined || first.startsWith('-')) return false;
+  if (first === 'gdb') return true;
+  if (first === 'help' || commandNames.includes(first)) return false;
+  if (first.includes('/')) return true;
+  try {
+    return statSync(first).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts gdb on the checkpoint with inherited stdio and resolves to gdb's exit status. `argv` is the CLI's
+ * arguments (a leading `gdb` is skipped). While gdb runs, Ctrl-C belongs to gdb: this process ignores it.
+ */
+export async function launchGdb(argv: readonly string[], err: (text: string) => void): Promise<number> {
+  const words = argv[0] === 'gdb' ? argv.slice(1) : [...argv];
+  const split = words.indexOf('--');
+  const own = split < 0 ? words : words.slice(0, split);
+  const extra = split < 0 ? [] : words.slice(split + 1);
+  let gdbArgs: string[];
+  try {
+    if (own.includes('--help') || own.includes('-h')) {
+      process.stdout.write(`${launchCommand.help()}\n`);
+      return 0;
+    }
+    const args = parseArgs(own, options);
+    const [dir, ...rest] = args.positionals;
+    if (dir === undefined) throw new UsageError('missing checkpoint directory');
+    if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such checkpoint directory`);
+    if (!statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a directory`);
+    if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
+    gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(`criu-gdb: ${error.message}`);
+      err("Try 'criu-gdb --help'.");
+      return 1;
+    }
+    if (error instanceof CriuGdbError) {
+      err(`criu-gdb: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const gdb = process.env['CRIU_GDB_GDB'] || 'gdb';
+  const ignore = (): void => {};
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+  for (const signal of signals) process.on(signal, ignore);
+  try {
+    return await new Promise<number>((done) => {
+      const child = spawn(gdb, gdbArgs, { stdio: 'inherit' });
+      child.on('error', (error: NodeJS.ErrnoException) => {
+        err(error.code === 'ENOENT' ? `criu-gdb: ${gdb} not found (install gdb 13 or newer)` : `criu-gdb: cannot start ${gdb}: ${error.message}`);
+        done(2);
+      });
+      child.on('exit', (code, signal) => {
+        done(signal ? 128 + (constants.signals[signal] ?? 0) : (code ?? 0));
+      });
+    });
+  } finally {
+    for (const signal of signals) process.off(signal, ignore);
+  }
+}
+
+/** `criu-gdb DIR` (or `criu-gdb gdb DIR`): gdb with the checkpoint loaded. Run through {@link launchGdb}. */
+export const launchCommand: Command = {
+  name: 'gdb',
+  usage: LAUNCH_USAGE,
+  summary: 'start gdb with the checkpoint loaded, one inferior per process',
+  options,
+  help: () =>
+    helpText(
+      LAUNCH_USAGE,
+      [
+        "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
+        'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
+        '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
+        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb.",
+      ].join('\n'),
+      options,
+    ),
+  run() {
+    throw new UsageError("the launcher runs asynchronously: call launchGdb (criu-gdb's main does)");
+  },
+};

@@ -1,0 +1,131 @@
+import { UsageError } from '../../errors.js';
+import type { Checkpoint } from '../../model/checkpoint.js';
+import { DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../../model/search.js';
+import { intOption } from '../args.js';
+import { commonOptions, helpText, hexAddress, openFromArgs, toJson, type Command } from './command.js';
+
+const options = [
+  ...commonOptions,
+  { name: 'pid', value: true, help: 'only this process (default: every process)' },
+  { name: 'hex', value: false, help: 'PATTERN is hex bytes, e.g. "de ad be ef" or 0xdeadbeef' },
+  { name: 'context', value: true, help: 'bytes shown before and after each match (default 16)' },
+  { name: 'limit', value: true, help: `stop after this many matches (default ${DEFAULT_SEARCH_LIMIT})` },
+];
+
+/** What to search for and where. */
+export interface SearchRequest {
+  pattern: Buffer;
+  pid?: number | undefined;
+  limit?: number | undefined;
+  context?: number | undefined;
+}
+
+/** The result of a search over one or more processes. */
+export interface SearchResult {
+  matches: SearchMatch[];
+  /** Whether the search stopped at the limit (more matches may exist). */
+  truncated: boolean;
+}
+
+/** A match as `search --json` (and the gdb helper) report it: addresses in 0x hex, context in hex and as text. */
+export interface SearchMatchRecord {
+  pid: number;
+  address: string;
+  mapping: string;
+  contextAddress: string;
+  contextHex: string;
+  context: string;
+}
+
+/**
+ * Parses hex bytes: pairs of hex digits, optionally separated by spaces, commas or colons, with an optional
+ * 0x prefix or \x before bytes (`de ad be ef`, `0xdeadbeef`, `\xde\xad`).
+ */
+export function parseHexPattern(text: string): Buffer {
+  const digits = text
+    .trim()
+    .replace(/^0x/i, '')
+    .replace(/\\x/gi, '')
+    .replace(/[\s,:]+/g, '');
+  if (digits === '' || !/^[0-9a-f]+$/i.test(digits) || digits.length % 2 !== 0) {
+    throw new UsageError(`not hex bytes: ${JSON.stringify(text)} (write pairs of hex digits, e.g. "de ad be ef")`);
+  }
+  return Buffer.from(digits, 'hex');
+}
+
+/** Searches every selected process (`request.pid`, else all) in tree order, stopping at the limit overall. */
+export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest): SearchResult {
+  const limit = request.limit ?? DEFAULT_SEARCH_LIMIT;
+  const processes = request.pid === undefined ? [...checkpoint.processes] : [checkpoint.process(request.pid)];
+  const matches: SearchMatch[] = [];
+  for (const process of processes) {
+    const left = limit - matches.length;
+    // One more than wanted tells whether the limit cut the search short.
+    matches.push(...searchMemory(process, request.pattern, { limit: left + 1, context: request.context }));
+    if (matches.length > limit) return { matches: matches.slice(0, limit), truncated: true };
+  }
+  return { matches, truncated: false };
+}
+
+/** Bytes as text: printable ASCII as is, anything else as `.`. */
+export function printable(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes) text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+  return text;
+}
+
+/** The JSON form of a match. */
+export function matchRecord(match: SearchMatch): SearchMatchRecord {
+  return {
+    pid: match.pid,
+    address: hexAddress(match.address),
+    mapping: match.mappingName,
+    contextAddress: hexAddress(match.contextStart),
+    contextHex: match.context.toString('hex'),
+    context: printable(match.context),
+  };
+}
+
+/** One line per match: `PID 0xADDRESS  MAPPING  |context|`, then a note when the limit was reached. */
+export function formatMatches(result: SearchResult, limit: number): string {
+  if (result.matches.length === 0) return 'no matches';
+  const lines = result.matches.map((m) => `${m.pid} ${hexAddress(m.address)}  ${m.mappingName || '[anon]'}  |${printable(m.context)}|`);
+  if (result.truncated) lines.push(`(stopped after ${limit} matches; raise --limit for more)`);
+  return lines.join('\n');
+}
+
+/** `criu-gdb search`: find bytes in process memory. */
+export const searchCommand: Command = {
+  name: 'search',
+  usage: 'search DIR PATTERN [--pid N] [--hex] [--json]',
+  summary: 'find a string or hex bytes in process memory',
+  options,
+  help: () =>
+    helpText(
+      'search DIR PATTERN [--pid N] [--hex] [--context N] [--limit N] [--json] [--root PATH]',
+      [
+        'Finds PATTERN (a string, or hex bytes with --hex) in the memory of every process, or of --pid N.',
+        'Only bytes the checkpoint holds are searched. Prints one line per match:',
+        '  PID ADDRESS  MAPPING  |context|',
+        "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'.",
+      ].join('\n'),
+      options,
+    ),
+  run(args) {
+    const [, patternText] = args.positionals;
+    if (patternText === undefined) throw new UsageError('search needs a PATTERN');
+    const pattern = args.options.has('hex') ? parseHexPattern(patternText) : Buffer.from(patternText, 'utf8');
+    if (pattern.length === 0) throw new UsageError('the search pattern is empty');
+    const limit = intOption(args, 'limit') ?? DEFAULT_SEARCH_LIMIT;
+    if (limit < 1) throw new UsageError('--limit must be at least 1');
+    const request: SearchRequest = { pattern, pid: intOption(args, 'pid'), limit, context: intOption(args, 'context') };
+    const checkpoint = openFromArgs(args, 1);
+    try {
+      const result = searchCheckpoint(checkpoint, request);
+      if (args.options.has('json')) return toJson({ matches: result.matches.map(matchRecord), truncated: result.truncated });
+      return formatMatches(result, limit);
+    } finally {
+      checkpoint.close();
+    }
+  },
+};

@@ -1,0 +1,188 @@
+/**
+ * The helper's request handling: parameter validation, dispatch to the {@link Session}, and the mapping of
+ * every failure to a one-line JSON-RPC error. Kept free of heavy imports so that `ping` answers fast; the
+ * model, the CLI views and the remote-protocol server are loaded on the first `open`.
+ */
+import { ResponseError } from 'vscode-jsonrpc/node.js';
+import { CriuGdbError, UsageError } from '../errors.js';
+import { RpcErrorCode, VIEW_NAMES, type CloseResult, type OpenParams, type PingResult, type SearchParams, type ViewName, type ViewParams } from './protocol.js';
+import type { Session } from './session.js';
+
+type Params = Record<string, unknown>;
+
+function invalid(message: string): ResponseError<undefined> {
+  return new ResponseError(RpcErrorCode.invalidParams, message);
+}
+
+/** The params object of a request (absent params count as `{}`); positional params are refused. */
+function paramsObject(method: string, params: unknown): Params {
+  if (params === undefined || params === null) return {};
+  if (typeof params !== 'object' || Array.isArray(params)) throw invalid(`${method}: params must be an object with named members`);
+  return params as Params;
+}
+
+function allowOnly(method: string, params: Params, names: readonly string[]): void {
+  for (const key of Object.keys(params)) if (!names.includes(key)) throw invalid(`${method}: unknown parameter '${key}'`);
+}
+
+function optionalString(method: string, params: Params, name: string): string | undefined {
+  const value = params[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalid(`${method}: '${name}' must be a string`);
+  return value;
+}
+
+function requiredString(method: string, params: Params, name: string): string {
+  const value = optionalString(method, params, name);
+  if (value === undefined || value === '') throw invalid(`${method}: '${name}' is required (a non-empty string)`);
+  return value;
+}
+
+function optionalInteger(method: string, params: Params, name: string, min: number, max: number): number | undefined {
+  const value = params[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${method}: '${name}' must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function optionalBoolean(method: string, params: Params, name: string): boolean | undefined {
+  const value = params[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw invalid(`${method}: '${name}' must be true or false`);
+  return value;
+}
+
+const MAX_PID = 2 ** 31 - 1;
+
+/** Validates `open` params. */
+export function parseOpenParams(params: unknown): OpenParams {
+  const p = paramsObject('open', params);
+  allowOnly('open', p, ['path', 'root', 'pid']);
+  return { path: requiredString('open', p, 'path'), root: optionalString('open', p, 'root'), pid: optionalInteger('open', p, 'pid', 1, MAX_PID) };
+}
+
+/** Validates `view` params. */
+export function parseViewParams(params: unknown): ViewParams {
+  const p = paramsObject('view', params);
+  allowOnly('view', p, ['name', 'pid', 'json']);
+  const name = requiredString('view', p, 'name');
+  if (!(VIEW_NAMES as readonly string[]).includes(name)) throw invalid(`view: 'name' must be one of ${VIEW_NAMES.join(', ')}`);
+  return { name: name as ViewName, pid: optionalInteger('view', p, 'pid', 1, MAX_PID), json: optionalBoolean('view', p, 'json') };
+}
+
+/** Validates `search` params. */
+export function parseSearchParams(params: unknown): SearchParams {
+  const p = paramsObject('search', params);
+  allowOnly('search', p, ['pattern', 'hex', 'pid', 'limit', 'context']);
+  return {
+    pattern: requiredString('search', p, 'pattern'),
+    hex: optionalBoolean('search', p, 'hex'),
+    pid: optionalInteger('search', p, 'pid', 1, MAX_PID),
+    limit: optionalInteger('search', p, 'limit', 1, 1_000_000),
+    context: optionalInteger('search', p, 'context', 0, 4096),
+  };
+}
+
+/** A failure as a one-line JSON-RPC error: CriuGdbError messages verbatim. */
+export function toResponseError(error: unknown): ResponseError<{ kind: string } | undefined> {
+  if (error instanceof ResponseError) return error as ResponseError<undefined>;
+  if (error instanceof CriuGdbError) {
+    return new ResponseError(error instanceof UsageError ? RpcErrorCode.invalidParams : RpcErrorCode.checkpoint, oneLine(error.message), { kind: error.name });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ResponseError(RpcErrorCode.internal, `internal error: ${oneLine(message)}`);
+}
+
+function oneLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
+  return line.trim();
+}
+
+/** What the handler needs from its host (main.ts, or a test). */
+export interface HelperHost {
+  /** Sends a `progress` notification. */
+  progress(message: string): Promise<void>;
+  /** Called after `shutdown` has been answered. */
+  shutdownRequested(): void;
+  /** criu-gdb's version, for `ping`. */
+  version: string;
+}
+
+/** Dispatches the helper's requests; owns the current session. */
+export class HelperHandler {
+  private session: Session | undefined;
+  private opening: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly host: HelperHost) {}
+
+  /** The open session, if any. */
+  get current(): Session | undefined {
+    return this.session;
+  }
+
+  /** Handles one request; throws a ResponseError on failure. */
+  async request(method: string, params: unknown): Promise<unknown> {
+    try {
+      switch (method) {
+        case 'ping': {
+          paramsObject('ping', params);
+          const result: PingResult = { pid: process.pid, version: this.host.version };
+          return result;
+        }
+        case 'open':
+          return await this.open(parseOpenParams(params));
+        case 'view':
+          return this.requireSession('view').view(parseViewParams(params));
+        case 'search':
+          return this.requireSession('search').search(parseSearchParams(params));
+        case 'close': {
+          paramsObject('close', params);
+          const result: CloseResult = { closed: await this.close() };
+          return result;
+        }
+        case 'shutdown':
+          paramsObject('shutdown', params);
+          await this.close();
+          setImmediate(() => this.host.shutdownRequested());
+          return null;
+        default:
+          throw new ResponseError(RpcErrorCode.methodNotFound, `unknown method '${method}'`);
+      }
+    } catch (error) {
+      throw toResponseError(error);
+    }
+  }
+
+  private requireSession(method: string): Session {
+    if (!this.session) throw new ResponseError(RpcErrorCode.notOpen, `${method}: no checkpoint is open (call open first)`);
+    return this.session;
+  }
+
+  private async open(params: OpenParams): Promise<unknown> {
+    // Opens are serialized, so a second open waits for the first and then replaces it.
+    const run = this.opening.then(async () => {
+      await this.close();
+      const { Session } = await import('./session.js');
+      this.session = await Session.open(params, (message) => this.host.progress(message));
+      return this.session.result();
+    });
+    this.opening = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Closes the session, if one is open; returns whether one was. */
+  async close(): Promise<boolean> {
+    const session = this.session;
+    this.session = undefined;
+    if (!session) return false;
+    await session.close();
+    return true;
+  }
+
+  /** Synchronous last-resort cleanup: removes the socket directory. */
+  removeNow(): void {
+    this.session?.removeNow();
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * One open checkpoint in the helper: the model, one remote-protocol server per process, and the private
+ * directory that holds their sockets.
+ */
+import { accessSync, chmodSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { CriuGdbError } from '../errors.js';
+import type { ParsedArgs } from '../cli/args.js';
+import type { Command } from '../cli/commands/command.js';
+import { fdsCommand } from '../cli/commands/fds.js';
+import { infoCommand } from '../cli/commands/info.js';
+import { mapsCommand } from '../cli/commands/maps.js';
+import { psCommand, treeOrder } from '../cli/commands/ps.js';
+import { formatMatches, matchRecord, parseHexPattern, searchCheckpoint } from '../cli/commands/search.js';
+import { Checkpoint } from '../model/checkpoint.js';
+import { DEFAULT_SEARCH_LIMIT } from '../model/search.js';
+import { serveProcess, type ProcessServer } from '../rsp/server.js';
+import type { OpenParams, OpenResult, ProcessInfo, SearchParams, SearchResultMessage, ViewName, ViewParams, ViewResult } from './protocol.js';
+
+/** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
+const MAX_SOCKET_PATH = 107;
+
+const views: Record<ViewName, Command> = { ps: psCommand, fds: fdsCommand, maps: mapsCommand, info: infoCommand };
+
+function usableDirectory(path: string | undefined): path is string {
+  if (!path || !isAbsolute(path)) return false;
+  try {
+    if (!statSync(path).isDirectory()) return false;
+    accessSync(path, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the private socket directory (mode 0700): under $XDG_RUNTIME_DIR when it is set and usable, else
+ * under the system temporary directory, in either case only where the socket paths fit in sun_path.
+ */
+export function makeSessionDirectory(longestName: string): string {
+  const candidates = [process.env['XDG_RUNTIME_DIR'], tmpdir(), '/tmp'];
+  const problems: string[] = [];
+  for (const base of candidates) {
+    if (!usableDirectory(base)) continue;
+    // mkdtemp appends 6 characters to the prefix.
+    if (join(base, 'criu-gdb-XXXXXX', longestName).length > MAX_SOCKET_PATH) {
+      problems.push(`${base}: path too long for a Unix socket`);
+      continue;
+    }
+    try {
+      const dir = mkdtempSync(join(base, 'criu-gdb-'));
+      chmodSync(dir, 0o700);
+      return dir;
+    } catch (error) {
+      problems.push(`${base}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new CriuGdbError(`cannot create a private socket directory (${problems.join('; ') || 'no usable temporary directory'})`);
+}
+
+/** An open checkpoint with its servers. */
+export class Session {
+  private closed = false;
+
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    private readonly params: OpenParams,
+    /** The private directory of the sockets. */
+    readonly directory: string,
+    private readonly servers: ProcessServer[],
+    readonly processes: ProcessInfo[],
+  ) {}
+
+  /**
+   * Opens `params.path` and serves every process (or `params.pid`). On failure everything started so far
+   * is stopped and removed before the error is thrown.
+   */
+  static async open(params: OpenParams, progress: (message: string) => Promise<void>): Promise<Session> {
+    const checkpoint = Checkpoint.open(params.path, { root: params.root });
+    let directory: string | undefined;
+    const servers: ProcessServer[] = [];
+    try {
+      const selected = params.pid === undefined ? treeOrder(checkpoint).map((o) => o.process) : [checkpoint.process(params.pid)];
+      directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
+      const processes: ProcessInfo[] = [];
+      for (const [index, process] of selected.entries()) {
+        if (selected.length > 1) await progress(`serving pid ${process.pid} (${index + 1}/${selected.length})`);
+        const socket = join(directory, `${process.pid}.sock`);
+        const server = await serveProcess(checkpoint, process.pid, socket);
+        servers.push(server);
+        chmodSync(socket, 0o600);
+        processes.push({
+          pid: process.pid,
+          ppid: process.ppid,
+          comm: process.comm,
+          exe: checkpoint.tolerate(() => process.exe()) ?? null,
+          threads: process.threads().map(({ tid, name }) => ({ tid, name })),
+          socket,
+        });
+      }
+      return new Session(checkpoint, params, directory, servers, processes);
+    } catch (error) {
+      await Promise.allSettled(servers.map((s) => s.close()));
+      if (directory) rmSync(directory, { recursive: true, force: true });
+      checkpoint.close();
+      throw error;
+    }
+  }
+
+  /** What `open` returns. */
+  result(): OpenResult {
+    return { processes: this.processes, directory: this.directory, warnings: [...this.checkpoint.warnings] };
+  }
+
+  /** The text of a CLI view, from the CLI command itself. */
+  view(params: ViewParams): ViewResult {
+    const options = new Map<string, string | true>();
+    if (this.params.root !== undefined) options.set('root', this.params.root);
+    if (params.json) options.set('json', true);
+    if (params.pid !== undefined && (params.name === 'fds' || params.name === 'maps')) {
+      this.checkpoint.process(params.pid); // a clear error for an unknown pid
+      options.set('pid', String(params.pid));
+    }
+    const args: ParsedArgs = { positionals: [this.checkpoint.dir.path], options };
+    return { text: views[params.name].run(args) };
+  }
+
+  /** Searches the memory of one or every process. */
+  search(params: SearchParams): SearchResultMessage {
+    const pattern = params.hex ? parseHexPattern(params.pattern) : Buffer.from(params.pattern, 'utf8');
+    const limit = params.limit ?? DEFAULT_SEARCH_LIMIT;
+    const result = searchCheckpoint(this.checkpoint, { pattern, pid: params.pid, limit, context: params.context });
+    return { matches: result.matches.map(matchRecord), truncated: result.truncated, text: formatMatches(result, limit) };
+  }
+
+  /** Stops the servers, removes the sockets and the directory, closes the checkpoint. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.servers.map((s) => s.close()));
+    this.removeNow();
+    this.checkpoint.close();
+  }
+
+  /** Removes the directory and its sockets at once, synchronously (for process exit). */
+  removeNow(): void {
+    try {
+      rmSync(this.directory, { recursive: true, force: true });
+    } catch {
+      // Nothing more can be done while exiting.
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * gdb through criu-load against gdb attached to the live process, for every real checkpoint: the same
+ * processes as inferiors, the same threads with the same names, the same backtraces with the same locals
+ * (`thread apply all bt full`, frame by frame), the same register values, and the same globals.
+ */
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { CHECKPOINT_NAMES, checkpointAvailability, imagesDir, loadTruth, type CheckpointName } from '../helpers/checkpoints.js';
+import { frameFunctions, gdbOnCheckpoint, threadBlocks } from './gdb-session.js';
+
+/** Names of the symbols of a binary that live in thread-local storage (their nm address is an offset). */
+async function threadLocalSymbols(binary: string): Promise<Set<string>> {
+  const { stdout } = await execa('readelf', ['-sW', binary]);
+  return new Set([...stdout.matchAll(/^\s*\d+:\s+\S+\s+\d+\s+TLS\s+\S+\s+\S+\s+\S+\s+(\S+)$/gm)].map((m) => m[1]!));
+}
+
+/** gdb's `info registers` lines: name, raw hex value, natural value. */
+function registerValues(body: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of body.split('\n')) {
+    const match = /^(\w+)\s+(0x[0-9a-f]+|-?\d+)\s/.exec(line);
+    if (match) values[match[1]!] = match[2]!;
+  }
+  return values;
+}
+
+/** Lines of a backtrace that do not depend on how gdb reached the process (thread headers are compared apart). */
+function normalizedBacktrace(body: string): string {
+  return body
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');
+
+for (const name of servable) {
+  const availability = checkpointAvailability(name);
+  describe.skipIf(!availability.available)(`gdb on checkpoint ${name}`, () => {
+    it('shows every process, thread, name, frame and local that gdb showed on the live process', { timeout: 180_000 }, async () => {
+      const truth = loadTruth(name);
+      const { pids, text, stderr } = await gdbOnCheckpoint(imagesDir(name), ['thread apply all bt full']);
+      expect(stderr).not.toMatch(/Traceback|Python Exception/);
+      expect(pids.sort()).toEqual(truth.processes.map((p) => p.pid).sort());
+      const all = threadBlocks(text);
+      for (const live of truth.processes) {
+        const tids = new Set(live.threads.map((t) => t.tid));
+        const ours = all.filter((t) => tids.has(t.tid));
+        const theirs = threadBlocks(live.gdb.backtracesFull);
+        expect(ours.map((t) => ({ tid: t.tid, name: t.name }))).toEqual(live.threads.map((t) => ({ tid: t.tid, name: t.name })).sort((a, b) => a.tid - b.tid));
+        for (const thread of theirs) {
+          const mine = ours.find((t) => t.tid === thread.tid);
+          expect(frameFunctions(mine?.body ?? ''), `${name} thread ${thread.tid} frames`).toEqual(frameFunctions(thread.body));
+          expect(normalizedBacktrace(mine?.body ?? ''), `${name} thread ${thread.tid} bt full`).toBe(normalizedBacktrace(thread.body));
+        }
+      }
+    });
+
+    it('shows the register values gdb showed on the live process', { timeout: 180_000 }, async () => {
+      const truth = loadTruth(name);
+      const names = new Set(truth.processes.flatMap((p) => p.threads.flatMap((t) => Object.keys(t.registers))));
+      expect(names.size).toBeGreaterThan(20);
+      const { text } = await gdbOnCheckpoint(imagesDir(name), [`thread apply all info registers ${[...names].join(' ')}`]);
+      const ours = threadBlocks(text);
+      for (const live of truth.processes) {
+        for (const thread of live.threads) {
+          const mine = registerValues(ours.find((t) => t.tid === thread.tid)?.body ?? '');
+          for (const [register, value] of Object.entries(thread.registers)) {
+            expect(mine[register], `${name} thread ${thread.tid} ${register}`).toBe(value);
+          }
+        }
+      }
+    });
+
+    it('shows the globals of the program at their live addresses and values', { timeout: 180_000 }, async () => {
+      const truth = loadTruth(name);
+      const threadLocal = await threadLocalSymbols(truth.program.binary);
+      const globals = (symbols: typeof truth.processes[number]['symbols']) => symbols.filter((s) => s.bytes && s.bytes.length > 0 && !threadLocal.has(s.name));
+      let checked = 0;
+      for (const [index, live] of truth.processes.entries()) {
+        const probes = [`inferior ${index + 1}`, "python print('@@PID', gdb.selected_inferior().pid)"];
+        for (const symbol of globals(live.symbols)) {
+          probes.push(`python s='${symbol.name}'; v=gdb.parse_and_eval('&'+s); print('@@SYM', s, hex(int(v)), bytes(gdb.selected_inferior().read_memory(int(v), ${symbol.bytes!.length / 2})).hex())`);
+        }
+        const { text } = await gdbOnCheckpoint(imagesDir(name), probes);
+        const pid = Number(/^@@PID (\d+)$/m.exec(text)?.[1]);
+        const process = truth.processes.find((p) => p.pid === pid)!;
+        for (const symbol of globals(process.symbols)) {
+          const line = new RegExp(`^@@SYM ${symbol.name} (0x[0-9a-f]+) ([0-9a-f]*)$`, 'm').exec(text);
+          expect(line?.[1], `${name} pid ${pid} &${symbol.name}`).toBe(symbol.address);
+          expect(line?.[2], `${name} pid ${pid} ${symbol.name}`).toBe(symbol.bytes);
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(0);
+    });
+  });
+}
+
+describe('gdb on the bundled demo checkpoint', () => {
+  it('prints every thread backtrace with symbols of the static PIE binary', { timeout: 120_000 }, async () => {
+    const { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } = await import('../helpers/checkpoints.js');
+    const truth = loadFixtureTruth('demo');
+    const live = truth.processes[0]!;
+    const { text } = await gdbOnCheckpoint(fixtureImagesDir('demo'), ['thread apply all bt'], { root: fixtureRootfs('demo') });
+    const ours = threadBlocks(text);
+    for (const thread of threadBlocks(live.gdb.backtraces)) {
+      expect(frameFunctions(ours.find((t) => t.tid === thread.tid)?.body ?? '')).toEqual(frameFunctions(thread.body));
+    }
+    expect(ours.map((t) => t.name)).toEqual(['demo', 'stocker', 'clock']);
+  });
+});

@@ -1,0 +1,295 @@
+/**
+ * The criu-gdb helper (src/rpc/main.ts) as the gdb plugin sees it: a child process speaking JSON-RPC 2.0
+ * with Content-Length framing on stdio. Bad requests get JSON-RPC errors; open/view/search/close work on the
+ * demo fixture with real Unix sockets; the helper cleans up and exits on EOF, signals and shutdown.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, rootProcess } from '../helpers/checkpoints.js';
+
+const HELPER = join(REPO_ROOT, 'src', 'rpc', 'main.ts');
+const demo = fixtureImagesDir('demo');
+const demoRoot = fixtureRootfs('demo');
+const live = rootProcess(loadFixtureTruth('demo'));
+
+interface RpcError {
+  code: number;
+  message: string;
+}
+interface RpcMessage {
+  jsonrpc: string;
+  id?: number | string | null;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: RpcError;
+}
+
+const scratch: string[] = [];
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+afterAll(() => scratch.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** The helper under test, with a hand-written client for the framing (so malformed input can be sent). */
+class RawHelper {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly runtimeDir = scratchDir('criu-gdb-rpc-xdg-');
+  private buffer = Buffer.alloc(0);
+  private readonly queue: RpcMessage[] = [];
+  private waiters: Array<() => void> = [];
+  private nextId = 1;
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor() {
+    this.child = spawn(process.execPath, ['--import', 'tsx', HELPER], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir },
+    });
+    this.child.stdout.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.parse();
+    });
+    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  private parse(): void {
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const header = this.buffer.subarray(0, end).toString();
+      const match = /^Content-Length: (\d+)$/im.exec(header);
+      if (!match) throw new Error(`helper wrote a frame without Content-Length: ${header}`);
+      const length = Number(match[1]);
+      if (this.buffer.length < end + 4 + length) return;
+      this.queue.push(JSON.parse(this.buffer.subarray(end + 4, end + 4 + length).toString()) as RpcMessage);
+      this.buffer = this.buffer.subarray(end + 4 + length);
+      const waiters = this.waiters;
+      this.waiters = [];
+      waiters.forEach((wake) => wake());
+    }
+  }
+
+  sendRaw(bytes: string | Buffer): void {
+    this.child.stdin.write(bytes);
+  }
+
+  send(message: unknown): void {
+    const body = Buffer.from(JSON.stringify(message));
+    this.sendRaw(Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]));
+  }
+
+  /** The next message that is not a notification. */
+  async next(): Promise<RpcMessage> {
+    for (;;) {
+      const index = this.queue.findIndex((m) => m.method === undefined);
+      if (index >= 0) return this.queue.splice(index, 1)[0]!;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  async call(method: string, params?: unknown): Promise<RpcMessage> {
+    const id = this.nextId++;
+    this.send(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+    const reply = await this.next();
+    expect(reply.id).toBe(id);
+    return reply;
+  }
+
+  async result<T>(method: string, params?: unknown): Promise<T> {
+    const reply = await this.call(method, params);
+    if (reply.error) throw new Error(`${method} failed: ${reply.error.message}`);
+    return reply.result as T;
+  }
+
+  async error(method: string, params?: unknown): Promise<RpcError> {
+    const reply = await this.call(method, params);
+    expect(reply.result).toBeUndefined();
+    return reply.error!;
+  }
+}
+
+interface OpenResult {
+  processes: Array<{ pid: number; ppid: number; comm: string; exe: string | null; threads: Array<{ tid: number; name: string }>; socket: string }>;
+  directory: string;
+  warnings: string[];
+}
+
+const helpers: RawHelper[] = [];
+function startHelper(): RawHelper {
+  const helper = new RawHelper();
+  helpers.push(helper);
+  return helper;
+}
+afterEach(async () => {
+  for (const helper of helpers.splice(0)) {
+    if (helper.child.exitCode === null && helper.child.signalCode === null) {
+      helper.child.stdin.end();
+      await helper.exited;
+    }
+  }
+});
+
+describe('helper requests', () => {
+  it('answers ping with its pid and version', async () => {
+    const helper = startHelper();
+    const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await helper.result('ping')).toEqual({ pid: helper.child.pid, version });
+  }, 20_000);
+
+  it('turns bad requests into JSON-RPC errors and keeps serving', async () => {
+    const helper = startHelper();
+    expect(await helper.error('frobnicate')).toMatchObject({ code: -32601, message: "unknown method 'frobnicate'" });
+    expect(await helper.error('open', [demo])).toMatchObject({ code: -32602, message: 'open: params must be an object with named members' });
+    expect(await helper.error('open', {})).toMatchObject({ code: -32602, message: "open: 'path' is required (a non-empty string)" });
+    expect(await helper.error('open', { path: 7 })).toMatchObject({ code: -32602, message: "open: 'path' must be a string" });
+    expect(await helper.error('open', { path: demo, pid: 'one' })).toMatchObject({ code: -32602 });
+    expect(await helper.error('open', { path: demo, colour: 'red' })).toMatchObject({ code: -32602, message: "open: unknown parameter 'colour'" });
+    expect(await helper.error('view', { name: 'ps' })).toMatchObject({ code: -32002, message: 'view: no checkpoint is open (call open first)' });
+    expect(await helper.error('search', { pattern: 'x' })).toMatchObject({ code: -32002 });
+
+    // Malformed JSON, a message that is not a request, a batch, a header without Content-Length.
+    const body = '{"jsonrpc": "2.0", "id": 9, "method": ';
+    helper.sendRaw(`Content-Length: ${body.length}\r\n\r\n${body}`);
+    expect(await helper.next()).toMatchObject({ id: null, error: { code: -32700 } });
+    helper.send({ jsonrpc: '2.0', id: 10, method: 12 });
+    expect(await helper.next()).toMatchObject({ id: 10, error: { code: -32600, message: "invalid request: 'method' must be a string" } });
+    helper.send([{ jsonrpc: '2.0', id: 11, method: 'ping' }]);
+    expect(await helper.next()).toMatchObject({ id: null, error: { code: -32600, message: 'batch requests are not supported' } });
+    helper.sendRaw('X-Nonsense: 1\r\n\r\n');
+    expect(await helper.next()).toMatchObject({ id: null, error: { code: -32700 } });
+
+    expect(await helper.result('ping')).toMatchObject({ pid: helper.child.pid });
+    expect(helper.stderr).toBe('');
+  }, 20_000);
+
+  it('reports a missing directory and a damaged image in one line, verbatim', async () => {
+    const helper = startHelper();
+    expect(await helper.error('open', { path: '/nonexistent/dump' })).toEqual({
+      code: -32001,
+      message: '/nonexistent/dump: no such checkpoint directory',
+      data: { kind: 'CheckpointError' },
+    });
+    const damaged = scratchDir('criu-gdb-rpc-damaged-');
+    cpSync(demo, damaged, { recursive: true });
+    const core = join(damaged, `core-${live.pid}.img`);
+    truncateSync(core, statSync(core).size - 10);
+    const error = await helper.error('open', { path: damaged, root: demoRoot });
+    expect(error.code).toBe(-32001);
+    expect(error.message).toMatch(new RegExp(`^core-${live.pid}\\.img: entry of \\d+ bytes runs past the end of the file`));
+    expect(error.message).not.toContain('\n');
+    expect(await helper.error('open', { path: demo, pid: 999999 })).toMatchObject({ code: -32001, message: `no process 999999 in this checkpoint (it has ${live.pid})` });
+    // Nothing is left behind by the failed opens.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readdirSync(helper.runtimeDir)).toEqual([]);
+  }, 20_000);
+});
+
+describe('open, view, search, close on the demo fixture', () => {
+  it('serves each process on a private socket and answers views and searches', async () => {
+    const helper = startHelper();
+    const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    expect(opened.processes).toEqual([
+      {
+        pid: live.pid,
+        ppid: expect.any(Number),
+        comm: live.comm,
+        exe: live.exe,
+        threads: live.threads.map((t) => ({ tid: t.tid, name: t.name })),
+        socket: join(opened.directory, `${live.pid}.sock`),
+      },
+    ]);
+    expect(dirname(opened.directory)).toBe(helper.runtimeDir);
+    expect(statSync(opened.directory).mode & 0o777).toBe(0o700);
+    const socketStat = statSync(opened.processes[0]!.socket);
+    expect(socketStat.isSocket()).toBe(true);
+    expect(socketStat.mode & 0o777).toBe(0o600);
+
+    // The socket speaks gdb's remote protocol: `?` gets a stop reply.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(opened.processes[0]!.socket);
+      let data = '';
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        if (/\$[^#]*#[0-9a-f]{2}/.test(data)) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on('error', reject);
+      socket.write('$?#3f');
+    });
+    expect(reply).toMatch(/\$T[0-9a-f]{2}/);
+
+    const ps = await helper.result<{ text: string }>('view', { name: 'ps' });
+    for (const thread of live.threads) expect(ps.text).toContain(`thread ${thread.tid} ${thread.name}`);
+    const maps = JSON.parse((await helper.result<{ text: string }>('view', { name: 'maps', pid: live.pid, json: true })).text) as Array<{ pid: number }>;
+    expect(maps.map((m) => m.pid)).toEqual([live.pid]);
+    const fds = await helper.result<{ text: string }>('view', { name: 'fds' });
+    expect(fds.text).toContain(`pid ${live.pid} (${live.comm})`);
+    const info = await helper.result<{ text: string }>('view', { name: 'info' });
+    expect(info.text).toMatch(/x86_64/);
+    expect(await helper.error('view', { name: 'fds', pid: 999999 })).toMatchObject({ code: -32001, message: `no process 999999 in this checkpoint (it has ${live.pid})` });
+    expect(await helper.error('view', { name: 'environ' })).toMatchObject({ code: -32602 });
+
+    const address = findSymbol(live, 'g_store_name').address;
+    const found = await helper.result<{ matches: Array<{ pid: number; address: string; context: string }>; truncated: boolean; text: string }>('search', {
+      pattern: 'criu-gdb corner shop',
+    });
+    expect(found.matches).toContainEqual(expect.objectContaining({ pid: live.pid, address }));
+    expect(found.text).toContain(`${live.pid} ${address}  ${live.exe}  |`);
+    const hex = await helper.result<{ matches: Array<{ address: string }> }>('search', { pattern: Buffer.from('corner shop').toString('hex'), hex: true, pid: live.pid });
+    expect(hex.matches.map((m) => m.address)).toContain(`0x${(BigInt(address) + 9n).toString(16)}`);
+    expect(await helper.error('search', { pattern: 'zz', hex: true })).toMatchObject({ code: -32602 });
+
+    expect(await helper.result('close')).toEqual({ closed: true });
+    expect(existsSync(opened.directory)).toBe(false);
+    expect(await helper.result('close')).toEqual({ closed: false });
+  }, 30_000);
+
+  it('replaces an open checkpoint on a second open', async () => {
+    const helper = startHelper();
+    const first = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    const second = await helper.result<OpenResult>('open', { path: demo, root: demoRoot, pid: live.pid });
+    expect(second.directory).not.toBe(first.directory);
+    expect(existsSync(first.directory)).toBe(false);
+    expect(existsSync(second.processes[0]!.socket)).toBe(true);
+  }, 30_000);
+});
+
+describe('helper lifetime', () => {
+  it('removes its sockets and exits when stdin reaches EOF', async () => {
+    const helper = startHelper();
+    const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    helper.child.stdin.end();
+    expect(await helper.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(opened.directory)).toBe(false);
+  }, 30_000);
+
+  for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]] as const) {
+    it(`removes its sockets and exits on ${signal}`, async () => {
+      const helper = startHelper();
+      const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+      helper.child.kill(signal);
+      expect(await helper.exited).toEqual({ code: 128 + number, signal: null });
+      expect(existsSync(opened.directory)).toBe(false);
+    }, 30_000);
+  }
+
+  it('closes on shutdown and exits on the exit notification', async () => {
+    const helper = startHelper();
+    const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    expect(await helper.result('shutdown')).toBeNull();
+    expect(existsSync(opened.directory)).toBe(false);
+    helper.send({ jsonrpc: '2.0', method: 'exit' });
+    expect(await helper.exited).toEqual({ code: 0, signal: null });
+  }, 30_000);
+});
