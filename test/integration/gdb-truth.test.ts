@@ -110,3 +110,55 @@ describe('gdb on the bundled demo checkpoint', () => {
     expect(ours.map((t) => t.name)).toEqual(['demo', 'stocker', 'clock']);
   });
 });
+
+describe('gdb views beyond backtraces', () => {
+  it.skipIf(!checkpointAvailability('avx_regs').available)('info all-registers is what live gdb printed, AVX-512 included', { timeout: 120_000 }, async () => {
+    const truth = loadTruth('avx_regs');
+    const live = truth.processes[0]!;
+    const { text } = await gdbOnCheckpoint(imagesDir('avx_regs'), ['info all-registers']);
+    const lines = (t: string) => t.trim().split('\n').map((l) => l.trimEnd());
+    expect(lines(text)).toEqual(lines(live.gdb.allRegisters));
+    expect(text).toMatch(/^zmm31\s/m);
+    expect(text).toMatch(/^k7\s/m);
+  });
+
+  it.skipIf(!checkpointAvailability('pie_callchain').available)('info proc shows the command line, cwd and exe from the images', { timeout: 120_000 }, async () => {
+    const truth = loadTruth('pie_callchain');
+    const live = truth.processes[0]!;
+    const { text } = await gdbOnCheckpoint(imagesDir('pie_callchain'), ['info proc', 'info proc mappings']);
+    expect(text).toContain(`cmdline = '${live.cmdline.join(' ')}'`);
+    expect(text).toContain(`cwd = '${live.cwd}'`);
+    expect(text).toContain(`exe = '${live.exe}'`);
+    for (const mapping of live.maps.filter((m) => m.name.startsWith('/'))) {
+      expect(text).toMatch(new RegExp(`${mapping.start}\\s+${mapping.end}\\s.*${mapping.name.replace(/[.]/g, '\\.')}`));
+    }
+  });
+
+  it.skipIf(!checkpointAvailability('pie_callchain').available)('evaluates globals, structs, arrays, heap strings and locals as the program reported them', { timeout: 120_000 }, async () => {
+    const truth = loadTruth('pie_callchain');
+    const facts = truth.processes[0]!.facts;
+    const { text } = await gdbOnCheckpoint(imagesDir('pie_callchain'), [
+      'p g_answer',
+      'p g_counter',
+      'p g_message',
+      'p g_record.tag',
+      'p g_record.big',
+      'p g_bss_array',
+      'x/s g_heap_string',
+      'frame function level_three',
+      'p l3_name',
+      'p l3_magic',
+      'p who',
+    ]);
+    expect(text).toContain(`= ${facts['global.g_answer']}`);
+    expect(text).toContain(`= ${facts['global.g_counter']}`);
+    expect(text).toContain(`"${facts['global.g_message']}"`);
+    expect(text).toContain(`= "${facts['global.g_record.tag']}\\000`); // a char array: its NULs follow
+    expect(text).toContain(`= ${facts['global.g_record.big']}`);
+    expect(text).toContain(`{${facts['global.g_bss_array']!.split(' ').join(', ')}}`);
+    expect(text).toMatch(new RegExp(`^${facts['heap.string.addr']}:\\s+"${facts['global.g_heap_string']}"$`, 'm'));
+    expect(text).toContain(`= "${facts['local.level_three.l3_name']}\\000`);
+    expect(text).toContain(`= ${facts['local.level_three.l3_magic']}`);
+    expect(text).toContain(`"${facts['local.level_three.who']}"`);
+  });
+});
