@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
+import { takeWarnings } from './commands/command.js';
 import { commands, findCommand } from './commands/index.js';
 import { parseArgs } from './args.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
@@ -47,8 +48,10 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
     const args = parseArgs(rest, command.options);
     const text = command.run(args);
     if (text !== '') out(text);
+    for (const warning of takeWarnings()) err(`criu-gdb: warning: ${warning}`);
     return ExitCode.ok;
   } catch (error) {
+    takeWarnings();
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
       err("Try 'criu-gdb --help'.");

@@ -49,25 +49,36 @@ export class ProcessModel {
     return core;
   }
 
+  /** The core image of `tid`, or undefined (with a warning) when the checkpoint lacks it. Damage still throws. */
+  coreIfPresent(tid: number): CoreImage | undefined {
+    try {
+      return this.core(tid);
+    } catch (error) {
+      if (!(error instanceof ImageError) || error.code !== 'missing') throw error;
+      this.checkpoint.warn(error.message);
+      return undefined;
+    }
+  }
+
   /** The leader's core, which carries the process-wide state. */
   get leaderCore(): CoreImage {
     return this.core(this.pid);
   }
 
-  /** Run state at dump time. */
+  /** Run state at dump time ('unknown' when the leader's core image is missing). */
   get state(): ProcessState {
-    return this.leaderCore.task?.taskState ?? 'unknown';
+    return this.coreIfPresent(this.pid)?.task?.taskState ?? 'unknown';
   }
 
-  /** The process name (comm). */
+  /** The process name (comm); '' when the leader's core image is missing. */
   get comm(): string {
-    const core = this.leaderCore;
-    return core.task?.comm ?? core.thread?.comm ?? '';
+    const core = this.coreIfPresent(this.pid);
+    return core?.task?.comm ?? core?.thread?.comm ?? '';
   }
 
-  /** Architecture of the leader's registers. */
+  /** Architecture of the leader's registers ('unknown' when its core image is missing). */
   get arch(): string {
-    return this.leaderCore.arch;
+    return this.coreIfPresent(this.pid)?.arch ?? 'unknown';
   }
 
   /** Thread ids, leader first. */
@@ -78,13 +89,13 @@ export class ProcessModel {
   /** Every thread with its name and signal state. */
   threads(): ThreadModel[] {
     return this.threadIds.map((tid) => {
-      const core = this.core(tid);
+      const core = this.coreIfPresent(tid);
       const isLeader = tid === this.pid;
       return {
         tid,
-        name: core.thread?.comm ?? (isLeader ? (core.task?.comm ?? '') : ''),
-        blockedSignals: core.thread?.blkSigset ?? core.task?.blkSigset ?? 0n,
-        pendingSignals: (core.thread?.signalsPending ?? []).map((s) => ({ signo: s.signo, code: s.code, pid: s.pid })),
+        name: core?.thread?.comm ?? (isLeader ? (core?.task?.comm ?? '') : ''),
+        blockedSignals: core?.thread?.blkSigset ?? core?.task?.blkSigset ?? 0n,
+        pendingSignals: (core?.thread?.signalsPending ?? []).map((s) => ({ signo: s.signo, code: s.code, pid: s.pid })),
       };
     });
   }
@@ -93,7 +104,7 @@ export class ProcessModel {
   ids(): TaskKobjIds | undefined {
     if (this.idsImage === undefined) {
       const fromImage = this.checkpoint.dir.has(`ids-${this.pid}.img`) ? readIds(this.checkpoint.dir, this.pid) : undefined;
-      this.idsImage = fromImage ?? this.leaderCore.ids ?? null;
+      this.idsImage = fromImage ?? this.coreIfPresent(this.pid)?.ids ?? null;
     }
     return this.idsImage ?? undefined;
   }
@@ -173,7 +184,12 @@ export class ProcessModel {
 
   /** Open file descriptors, sorted by number. */
   fds(): FdModel[] {
-    const filesId = this.ids()?.filesId ?? this.pid;
+    const ids = this.ids();
+    // Images from before ids-PID.img named the fd table after the pid.
+    const filesId = ids?.filesId ?? this.pid;
+    if (!ids && !this.checkpoint.dir.has(`fdinfo-${filesId}.img`)) {
+      throw new ImageError('missing', `ids-${this.pid}.img`, 0, 'image is missing, so the open files of this process are unknown');
+    }
     const entries = readFdinfo(this.checkpoint.dir, filesId);
     const files = this.checkpoint.files();
     return entries

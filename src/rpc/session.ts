@@ -13,6 +13,7 @@ import { infoCommand } from '../cli/commands/info.js';
 import { mapsCommand } from '../cli/commands/maps.js';
 import { psCommand, treeOrder } from '../cli/commands/ps.js';
 import { formatMatches, matchRecord, parseHexPattern, searchCheckpoint } from '../cli/commands/search.js';
+import { CheckpointError } from '../errors.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { DEFAULT_SEARCH_LIMIT } from '../model/search.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
@@ -85,6 +86,10 @@ export class Session {
       directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
       const processes: ProcessInfo[] = [];
       for (const [index, process] of selected.entries()) {
+        if (process.state === 'dead' || process.state === 'zombie') {
+          checkpoint.warn(`pid ${process.pid} is a zombie: it has no threads or memory to debug`);
+          continue;
+        }
         if (selected.length > 1) await progress(`serving pid ${process.pid} (${index + 1}/${selected.length})`);
         const socket = join(directory, `${process.pid}.sock`);
         const server = await serveProcess(checkpoint, process.pid, socket);
@@ -99,6 +104,7 @@ export class Session {
           socket,
         });
       }
+      if (processes.length === 0) throw new CheckpointError(`${params.path}: no process of this checkpoint can be debugged (${checkpoint.warnings.join('; ')})`);
       return new Session(checkpoint, params, directory, servers, processes);
     } catch (error) {
       await Promise.allSettled(servers.map((s) => s.close()));

@@ -47,9 +47,17 @@ export class ProcessTarget {
     return registers;
   }
 
-  /** Registers of `tid` as a live gdb would have seen them (CRIU's syscall-restart adjustment undone). */
+  /**
+   * Registers of `tid` as a live gdb would have seen them (CRIU's syscall-restart adjustment undone). A
+   * thread whose core image is missing has every register unavailable.
+   */
   private threadState(tid: number): ThreadState {
     let state = this.threadStates.get(tid);
+    if (!state && tid !== this.pid && !this.process.coreIfPresent(tid)) {
+      const template = this.savedRegisters(this.pid);
+      state = { registers: template, unavailable: new Set(this.description.registers.map((r) => r.name)) };
+      this.threadStates.set(tid, state);
+    }
     if (!state) {
       const memory = this.process.memory();
       const codeAt = (address: bigint, length: number): Buffer | undefined => {

@@ -51,12 +51,23 @@ export function toJson(value: unknown): string {
   );
 }
 
+const opened: Checkpoint[] = [];
+
 /** Opens the checkpoint named by the first positional argument, with --root. */
 export function openFromArgs(args: ParsedArgs, extraPositionals = 0): Checkpoint {
   const [dir, ...rest] = args.positionals;
   if (!dir) throw new UsageError('missing checkpoint directory');
   if (rest.length > extraPositionals) throw new UsageError(`unexpected argument: ${rest[extraPositionals] ?? ''}`);
-  return Checkpoint.open(dir, { root: stringOption(args, 'root') });
+  const checkpoint = Checkpoint.open(dir, { root: stringOption(args, 'root') });
+  opened.push(checkpoint);
+  return checkpoint;
+}
+
+/** Warnings of every checkpoint opened so far (missing optional images and the like), each once. */
+export function takeWarnings(): string[] {
+  const warnings = [...new Set(opened.flatMap((checkpoint) => checkpoint.warnings))];
+  opened.length = 0;
+  return warnings;
 }
 
 /** The processes selected by --pid (all when absent). */
