@@ -103,7 +103,7 @@ export class RspConnection {
       case '?':
         return this.stopReply();
       case 'g':
-        return runLengthEncode(target.allRegisters(this.currentThread));
+        return runLengthEncode(Buffer.from(target.allRegisters(this.currentThread), 'latin1'));
       case 'p': {
         const regnum = parseInt(packet.slice(1), 16);
         if (Number.isNaN(regnum)) return 'E16';
@@ -162,13 +162,13 @@ export class RspConnection {
     return 'OK';
   }
 
-  private readMemory(args: string): string {
+  private readMemory(args: string): Buffer | string {
     const [addressText, lengthText] = args.split(',');
     const address = hexBigInt(addressText ?? '');
     const length = parseInt(lengthText ?? '', 16);
     if (address === undefined || Number.isNaN(length) || length < 0) return 'E16';
     const data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
-    return data.length === 0 && length > 0 ? 'E14' : runLengthEncode(data.toString('hex'));
+    return data.length === 0 && length > 0 ? 'E14' : runLengthEncode(Buffer.from(data.toString('hex'), 'latin1'));
   }
 
   private query(packet: string): Reply {

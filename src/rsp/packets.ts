@@ -31,10 +31,12 @@ export function framePacket(payload: Buffer | string): Buffer {
 /**
  * Run-length encodes a reply made of printable characters (hex memory and register replies): a run of one
  * character becomes the character, `*`, and 29 + the number of extra repeats. gdb decodes it for free and
- * processes far fewer bytes for zero pages. Counts that would encode as `#` or `$` are avoided.
+ * processes far fewer bytes for zero pages. Counts that would encode as `#` or `$` are avoided. Works on
+ * bytes in one pass with no per-character allocation (the output is never longer than the input).
  */
-export function runLengthEncode(text: string): string {
-  const out: string[] = [];
+export function runLengthEncode(text: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(text.length);
+  let length = 0;
   let i = 0;
   while (i < text.length) {
     const char = text[i]!;
@@ -42,18 +44,19 @@ export function runLengthEncode(text: string): string {
     while (i + run < text.length && text[i + run] === char) run++;
     i += run;
     while (run > 0) {
-      let repeats = Math.min(run - 1, 97);
+      let repeats = run - 1 > 97 ? 97 : run - 1;
       if (repeats === 6 || repeats === 7) repeats = 5;
       if (repeats >= 3) {
-        out.push(char, '*', String.fromCharCode(29 + repeats));
+        out[length++] = char;
+        out[length++] = 0x2a; // '*'
+        out[length++] = 29 + repeats;
         run -= repeats + 1;
       } else {
-        out.push(char.repeat(run));
-        run = 0;
+        for (; run > 0; run--) out[length++] = char;
       }
     }
   }
-  return out.join('');
+  return out.subarray(0, length);
 }
 
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *

@@ -15,12 +15,13 @@ export const CLI = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
 const cache = process.env['CRIU_GDB_CACHE'] ?? '/var/cache/criu-gdb';
 export const CRIU = join(cache, 'bin', 'criu');
 
-/** A checkpoint of bigmem with `mib` MiB of distinct page contents at `region`. */
+/** A checkpoint of bigmem: `mib` MiB of distinct page contents at `region`, 256 MiB never touched at `zeros`. */
 export interface Subject {
   label: string;
   mib: number;
   dir: string;
   region: bigint;
+  zeros: bigint;
 }
 
 function sleep(ms: number): void {
@@ -39,19 +40,20 @@ export function makeCheckpoint(label: string, mib: number): Subject {
   const dir = join(BENCH_WORK, label);
   const images = join(dir, 'images');
   const readyFile = join(dir, 'ready');
-  if (!existsSync(join(images, 'pstree.img')) || !existsSync(readyFile)) {
+  const ready = existsSync(readyFile) ? readFileSync(readyFile, 'utf8').trim().split(' ') : [];
+  if (!existsSync(join(images, 'pstree.img')) || ready.length < 4) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(images, { recursive: true });
     const binary = join(BENCH_WORK, 'bigmem');
-    if (!existsSync(binary)) execFileSync('gcc', ['-O2', '-g', '-o', binary, join(PROJECT, 'test', 'bench', 'bigmem.c')]);
+    execFileSync('gcc', ['-O2', '-g', '-o', binary, join(PROJECT, 'test', 'bench', 'bigmem.c')]);
     execFileSync('setsid', ['-f', binary, String(mib), readyFile], { stdio: 'ignore' });
     for (let i = 0; i < 600 && !existsSync(readyFile); i++) sleep(100);
     sleep(200);
     const pid = execFileSync('pgrep', ['-n', '-f', `bigmem ${mib} ${readyFile}`]).toString().trim();
     execFileSync(CRIU, ['dump', '-t', pid, '-D', images, '-o', 'dump.log', '-v2'], { stdio: 'inherit' });
   }
-  const [address] = readFileSync(readyFile, 'utf8').trim().split(' ');
-  return { label, mib, dir: images, region: BigInt(address ?? '0') };
+  const [address, , zeros] = readFileSync(readyFile, 'utf8').trim().split(' ');
+  return { label, mib, dir: images, region: BigInt(address ?? '0'), zeros: BigInt(zeros ?? '0') };
 }
 
 /** The small (1 MiB) and large (2 GiB) subjects. */

@@ -1,0 +1,126 @@
+/**
+ * gdb benchmarks for criu-load, printed as tables, on the 1 MiB and 2 GiB checkpoints of test/bench/subjects.ts:
+ *   - opening: wall time from starting gdb to a printed `bt`, through `criu-gdb DIR -- -batch -ex bt`;
+ *   - the same through an ELF core: converting the checkpoint (`criu-gdb coredump`, when built) and gdb on it;
+ *   - read throughput through gdb: `dump binary memory` of 256 MiB of distinct data and of 256 MiB of zero
+ *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore;
+ *   - the helper's peak RSS after those reads.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BENCH_WORK, CLI, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
+
+const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
+const MIB = 2 ** 20;
+const READ = 256 * MIB;
+
+function timeRuns(runs: number, action: () => void): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    action();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+function gdb(args: string[]): string {
+  const result = spawnSync('gdb', ['-nx', '-batch', ...args], { encoding: 'utf8', maxBuffer: 64 * MIB });
+  if (result.status !== 0) throw new Error(`gdb failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Seconds gdb takes for `dump binary memory` of [start, start+length), measured inside gdb. */
+function dumpCommand(start: bigint, length: number): string[] {
+  const end = start + BigInt(length);
+  return ['-ex', `python import time; t=time.time(); gdb.execute('dump binary memory /dev/null 0x${start.toString(16)} 0x${end.toString(16)}'); print('@@SECONDS', time.time()-t)`];
+}
+
+function seconds(output: string): number {
+  return Number(/^@@SECONDS (\S+)$/m.exec(output)?.[1] ?? NaN);
+}
+
+/** An ELF core of a live bigmem of `mib` MiB, made once with gdb's gcore; returns paths and addresses. */
+function liveCore(mib: number): { core: string; binary: string; region: bigint; zeros: bigint } {
+  const dir = join(BENCH_WORK, `gcore-${mib}`);
+  const readyFile = join(dir, 'ready');
+  const core = join(dir, 'core');
+  const binary = join(BENCH_WORK, 'bigmem');
+  if (!existsSync(core) || !existsSync(readyFile)) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    execFileSync('setsid', ['-f', binary, String(mib), readyFile], { stdio: 'ignore' });
+    for (let i = 0; i < 600 && !existsSync(readyFile); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    const pid = execFileSync('pgrep', ['-n', '-f', `bigmem ${mib} ${readyFile}`]).toString().trim();
+    execFileSync('gcore', ['-o', join(dir, 'gcore'), pid], { stdio: 'ignore' });
+    execFileSync('mv', [join(dir, `gcore.${pid}`), core]);
+    execFileSync('kill', ['-9', pid]);
+  }
+  const [region, , zeros] = readFileSync(readyFile, 'utf8').trim().split(' ');
+  return { core, binary, region: BigInt(region ?? '0'), zeros: BigInt(zeros ?? '0') };
+}
+
+function openingTimes(subjects: Subject[]): string[][] {
+  return subjects.map((subject) => {
+    const open = timeRuns(5, () => execFileSync('node', [CLI, subject.dir, '--', '-nx', '-batch', '-ex', 'bt'], { stdio: 'ignore' }));
+    let convert = NaN;
+    let onCore = NaN;
+    const exported = join(BENCH_WORK, `export-${subject.label}`);
+    const hasExport = spawnSync('node', [CLI, 'help', 'coredump'], { stdio: 'ignore' }).status === 0;
+    if (hasExport) {
+      rmSync(exported, { recursive: true, force: true });
+      convert = timeRuns(1, () => execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' }));
+      const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
+      onCore = timeRuns(3, () => gdb([join(BENCH_WORK, 'bigmem'), core, '-ex', 'bt']));
+      rmSync(exported, { recursive: true, force: true });
+    }
+    const coreRoute = convert + onCore;
+    return [
+      subject.label,
+      open.toFixed(0),
+      hasExport ? convert.toFixed(0) : 'n/a',
+      hasExport ? onCore.toFixed(0) : 'n/a',
+      hasExport ? coreRoute.toFixed(0) : 'n/a',
+      hasExport ? `${(coreRoute / open).toFixed(1)}x` : 'n/a',
+    ];
+  });
+}
+
+function main(): void {
+  requireTools();
+  const subjects = standardSubjects();
+  const large = subjects[1]!;
+
+  console.log('Opening: gdb start to a printed bt (ms, median)');
+  const opening = openingTimes(subjects);
+  printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
+  const [small, big] = opening;
+  if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
+
+  console.log('\nRead throughput through gdb: dump binary memory of 256 MiB');
+  const loaded = gdb([
+    '-iex', `source ${PLUGIN}`,
+    '-ex', `criu-load ${large.dir}`,
+    ...dumpCommand(large.region, READ),
+    '-ex', "python print('@@DATA')",
+    ...dumpCommand(large.zeros, READ),
+    // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
+    '-ex', "python import os; helper=[p for p in os.listdir('/proc') if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p,'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')',1)[1].split()[1] == str(os.getpid())][0]; print('@@HWM', [l for l in open('/proc/%s/status' % helper) if l.startswith('VmHWM')][0].split()[1])",
+  ]);
+  const [loadedData, loadedZeros] = loaded.split('@@DATA');
+  const helperPeakMb = Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024;
+  const live = liveCore(large.mib);
+  const fromCore = gdb([live.binary, live.core, ...dumpCommand(live.region, READ), '-ex', "python print('@@DATA')", ...dumpCommand(live.zeros, READ)]);
+  const [coreData, coreZeros] = fromCore.split('@@DATA');
+  const rate = (s: number): string => (READ / MIB / s).toFixed(0);
+  const rows = [
+    ['distinct data', rate(seconds(loadedData ?? '')), rate(seconds(coreData ?? '')), `${(seconds(loadedData ?? '') / seconds(coreData ?? '')).toFixed(1)}x`],
+    ['zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`],
+  ];
+  printTable(['memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
+  console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading 512 MiB: ${helperPeakMb.toFixed(0)} MB`);
+}
+
+main();
