@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
-import { escapeBinary, framePacket, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
+import { escapeBinary, framePacket, hexRunLength, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
 import type { ProcessTarget } from './target.js';
 import { RemoteFiles } from './vfile.js';
 
@@ -168,7 +168,7 @@ export class RspConnection {
     const length = parseInt(lengthText ?? '', 16);
     if (address === undefined || Number.isNaN(length) || length < 0) return 'E16';
     const data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
-    return data.length === 0 && length > 0 ? 'E14' : runLengthEncode(Buffer.from(data.toString('hex'), 'latin1'));
+    return data.length === 0 && length > 0 ? 'E14' : hexRunLength(data);
   }
 
   private query(packet: string): Reply {

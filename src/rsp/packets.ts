@@ -59,6 +59,39 @@ export function runLengthEncode(text: Buffer): Buffer {
   return out.subarray(0, length);
 }
 
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/**
+ * Hex-encodes memory and run-length encodes the digits in one pass, with one allocation: the reply to an
+ * `m` packet. Equivalent to `runLengthEncode(Buffer.from(data.toString('hex')))`.
+ */
+export function hexRunLength(data: Buffer): Buffer {
+  const digits = data.length * 2;
+  const out = Buffer.allocUnsafe(digits);
+  const digitAt = (i: number): number => HEX_DIGITS[(data[i >> 1]! >> ((i & 1) === 0 ? 4 : 0)) & 15]!;
+  let length = 0;
+  let i = 0;
+  while (i < digits) {
+    const char = digitAt(i);
+    let run = 1;
+    while (i + run < digits && digitAt(i + run) === char) run++;
+    i += run;
+    while (run > 0) {
+      let repeats = run - 1 > 97 ? 97 : run - 1;
+      if (repeats === 6 || repeats === 7) repeats = 5;
+      if (repeats >= 3) {
+        out[length++] = char;
+        out[length++] = 0x2a; // '*'
+        out[length++] = 29 + repeats;
+        run -= repeats + 1;
+      } else {
+        for (; run > 0; run--) out[length++] = char;
+      }
+    }
+  }
+  return out.subarray(0, length);
+}
+
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
 
 /** Escapes binary data for a reply (`#`, `$`, `}` and `*` become `}` + byte^0x20). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checksum, escapeBinary, framePacket, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
+import { checksum, escapeBinary, framePacket, hexRunLength, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
 
 describe('remote protocol framing', () => {
   it('frames packets with a modulo-256 checksum', () => {
@@ -59,5 +59,15 @@ describe('run-length encoding', () => {
 
   it('shrinks a zero page to a few dozen bytes', () => {
     expect(runLengthEncode(Buffer.from('0'.repeat(8192))).length).toBeLessThan(300);
+  });
+});
+
+describe('hex run-length encoding of memory', () => {
+  it('equals hex encoding followed by run-length encoding', () => {
+    const samples = [Buffer.alloc(0), Buffer.alloc(4096), Buffer.from('0011223344556677', 'hex'), Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256))];
+    for (let i = 0; i < 50; i++) samples.push(Buffer.from(Array.from({ length: 1 + ((i * 37) % 300) }, (_, j) => (j % (1 + (i % 5)) === 0 ? 0 : (i * j) % 256))));
+    for (const sample of samples) {
+      expect(hexRunLength(sample).equals(runLengthEncode(Buffer.from(sample.toString('hex'))))).toBe(true);
+    }
   });
 });
