@@ -29,19 +29,18 @@ export function framePacket(payload: Buffer | string): Buffer {
 }
 
 /**
- * Run-length encodes a reply made of printable characters (hex memory and register replies): a run of one
- * character becomes the character, `*`, and 29 + the number of extra repeats. gdb decodes it for free and
- * processes far fewer bytes for zero pages. Counts that would encode as `#` or `$` are avoided. Works on
- * bytes in one pass with no per-character allocation (the output is never longer than the input).
+ * Run-length encodes `count` printable characters given by `charAt`: a run of one character becomes the
+ * character, `*`, and 29 + the number of extra repeats. Counts that would encode as `#` or `$` are avoided.
+ * One pass, one allocation (the output is never longer than the input).
  */
-export function runLengthEncode(text: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(text.length);
+function encodeRuns(count: number, charAt: (index: number) => number): Buffer {
+  const out = Buffer.allocUnsafe(count);
   let length = 0;
   let i = 0;
-  while (i < text.length) {
-    const char = text[i]!;
+  while (i < count) {
+    const char = charAt(i);
     let run = 1;
-    while (i + run < text.length && text[i + run] === char) run++;
+    while (i + run < count && charAt(i + run) === char) run++;
     i += run;
     while (run > 0) {
       let repeats = run - 1 > 97 ? 97 : run - 1;
@@ -59,37 +58,22 @@ export function runLengthEncode(text: Buffer): Buffer {
   return out.subarray(0, length);
 }
 
+/**
+ * Run-length encodes a reply made of printable characters (register replies). gdb decodes it for free and
+ * processes far fewer bytes for zeros.
+ */
+export function runLengthEncode(text: Buffer): Buffer {
+  return encodeRuns(text.length, (i) => text[i]!);
+}
+
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
- * Hex-encodes memory and run-length encodes the digits in one pass, with one allocation: the reply to an
- * `m` packet. Equivalent to `runLengthEncode(Buffer.from(data.toString('hex')))`.
+ * Hex-encodes memory and run-length encodes the digits in one pass: the reply to an `m` packet.
+ * Equivalent to `runLengthEncode(Buffer.from(data.toString('hex')))`.
  */
 export function hexRunLength(data: Buffer): Buffer {
-  const digits = data.length * 2;
-  const out = Buffer.allocUnsafe(digits);
-  const digitAt = (i: number): number => HEX_DIGITS[(data[i >> 1]! >> ((i & 1) === 0 ? 4 : 0)) & 15]!;
-  let length = 0;
-  let i = 0;
-  while (i < digits) {
-    const char = digitAt(i);
-    let run = 1;
-    while (i + run < digits && digitAt(i + run) === char) run++;
-    i += run;
-    while (run > 0) {
-      let repeats = run - 1 > 97 ? 97 : run - 1;
-      if (repeats === 6 || repeats === 7) repeats = 5;
-      if (repeats >= 3) {
-        out[length++] = char;
-        out[length++] = 0x2a; // '*'
-        out[length++] = 29 + repeats;
-        run -= repeats + 1;
-      } else {
-        for (; run > 0; run--) out[length++] = char;
-      }
-    }
-  }
-  return out.subarray(0, length);
+  return encodeRuns(data.length * 2, (i) => HEX_DIGITS[(data[i >> 1]! >> ((i & 1) === 0 ? 4 : 0)) & 15]!);
 }
 
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
