@@ -1,6 +1,6 @@
-import { closeSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { CriuGdbError } from '../errors.js';
-import type { RootFs } from '../rootfs/resolve.js';
+import type { RootContent, RootFs } from '../rootfs/resolve.js';
 import { readBuildId } from '../rootfs/build-id.js';
 
 /** What the images recorded about a file, used to check that the file under the root is the same one. */
@@ -26,11 +26,12 @@ export interface ContentSource {
 }
 
 /**
- * A regular file under the user's root, opened on first use and checked against what the images
- * recorded (size and build-id). A mismatch makes its content unavailable, never silently wrong.
+ * A regular file under the user's root (or in a container's rootfs diff laid over it), opened on first use
+ * and checked against what the images recorded (size and build-id). A mismatch makes its content
+ * unavailable, never silently wrong.
  */
 export class RootFile implements ContentSource {
-  private fd: number | undefined;
+  private content: RootContent | undefined;
   private fileSize: number | undefined;
   private failure: string | undefined;
   private opened = false;
@@ -47,29 +48,37 @@ export class RootFile implements ContentSource {
   private ensureOpen(): void {
     if (this.opened) return;
     this.opened = true;
-    let handle: { fd: number; size: number };
+    const { recorded } = this;
+    const wanted = recorded.buildId && recorded.buildId.length > 0 ? ` (the checkpoint recorded build-id ${trimBuildId(recorded.buildId)})` : '';
+    let handle: RootContent;
     try {
-      handle = this.root.open(this.recorded.path);
+      handle = this.root.openContent(recorded.path);
     } catch (error) {
-      this.failure = error instanceof CriuGdbError ? error.message : `${this.recorded.path}: cannot be opened`;
+      this.failure = (error instanceof CriuGdbError ? error.message : `${recorded.path}: cannot be opened`) + wanted;
       return;
     }
-    const { recorded } = this;
+    const where = handle.layer === 'diff' ? ` (from ${this.root.overlay?.label ?? 'the rootfs diff'})` : '';
     if (recorded.size !== undefined && BigInt(handle.size) !== recorded.size) {
-      this.failure = `${recorded.path}: size is ${handle.size}, the checkpoint recorded ${recorded.size}`;
-      closeSync(handle.fd);
+      this.failure = `${recorded.path}${where}: size is ${handle.size}, the checkpoint recorded ${recorded.size}${wanted}`;
+      handle.close();
       return;
     }
     if (recorded.buildId && recorded.buildId.length > 0) {
-      const actual = readBuildId(handle.fd);
+      const actual = readBuildId(handle.fd, handle.base, handle.size);
       if (!actual || !sameBuildId(actual, recorded.buildId)) {
-        this.failure = `${recorded.path}: build-id ${actual?.toString('hex') ?? 'none'} does not match the recorded ${recorded.buildId.toString('hex')}`;
-        closeSync(handle.fd);
+        this.failure = `${recorded.path}${where}: build-id ${actual?.toString('hex') ?? 'none'} does not match the recorded ${trimBuildId(recorded.buildId)}`;
+        handle.close();
         return;
       }
     }
-    this.fd = handle.fd;
+    this.content = handle;
     this.fileSize = handle.size;
+  }
+
+  /** Which layer the file came from, once opened: the root directory, or the container's rootfs diff. */
+  get layer(): 'base' | 'diff' | undefined {
+    this.ensureOpen();
+    return this.content?.layer;
   }
 
   size(): number | undefined {
@@ -84,10 +93,12 @@ export class RootFile implements ContentSource {
 
   readInto(target: Buffer, targetOffset: number, length: number, position: number): number {
     this.ensureOpen();
-    if (this.fd === undefined) return 0;
+    const content = this.content;
+    if (content === undefined) return 0;
+    length = Math.max(0, Math.min(length, content.size - position));
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, target, targetOffset + done, length - done, position + done);
+      const n = readSync(content.fd, target, targetOffset + done, length - done, content.base + position + done);
       if (n === 0) break;
       done += n;
     }
@@ -96,9 +107,16 @@ export class RootFile implements ContentSource {
 
   /** Closes the file if it was opened. */
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.content?.close();
+    this.content = undefined;
   }
+}
+
+/** A recorded build-id without CRIU's zero padding, in hex. */
+function trimBuildId(recorded: Buffer): string {
+  let end = recorded.length;
+  while (end > 20 && recorded[end - 1] === 0) end--;
+  return recorded.subarray(0, end).toString('hex');
 }
 
 /** Compares build-ids; CRIU stores them zero-padded to a multiple of 4 bytes. */

@@ -1,5 +1,7 @@
+import type { ArchiveOptions } from '../archive/archive.js';
+import { openCheckpointSource, type CheckpointSource } from '../archive/container.js';
 import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
-import { ImageDirectory } from '../images/directory.js';
+import type { ImageDirectory } from '../images/directory.js';
 import { readInventory, type Inventory } from '../images/inventory.js';
 import { readPstree } from '../images/pstree.js';
 import { readFileTable, type FileDescription } from '../images/files.js';
@@ -10,8 +12,14 @@ import { ProcessModel } from './process.js';
 
 /** How to open a checkpoint. */
 export interface OpenOptions {
-  /** The file tree the processes saw, for executables, libraries and file-backed pages. Default `/`. */
+  /**
+   * The file tree the processes saw, for executables, libraries and file-backed pages. Default `/`.
+   * For a container checkpoint, the container image's rootfs: the checkpoint's rootfs-diff.tar is laid
+   * over it and its deleted.files are hidden.
+   */
   root?: string | undefined;
+  /** How a checkpoint archive is read (see ContainerArchive). */
+  archive?: ArchiveOptions | undefined;
 }
 
 /**
@@ -28,26 +36,52 @@ export class Checkpoint {
   private constructor(
     /** The path the user gave. */
     readonly path: string,
-    readonly dir: ImageDirectory,
+    /** The checkpoint's directory or archive, with the container's files around the images. */
+    readonly source: CheckpointSource,
     readonly rootFs: RootFs,
     readonly inventory: Inventory | undefined,
   ) {
-    const tree = readPstree(dir);
+    const tree = readPstree(source.dir);
     this.processes = tree.map((item) => new ProcessModel(this, item));
   }
 
-  /** Opens the checkpoint in `path`. Throws a CriuGdbError naming the first damaged image. */
+  /** The images. */
+  get dir(): ImageDirectory {
+    return this.source.dir;
+  }
+
+  /**
+   * Opens the checkpoint in `path`: a CRIU images directory, an unpacked container checkpoint, or a
+   * container checkpoint archive (tar, tar.gz, tar.zst). Throws a CriuGdbError naming the first damaged
+   * image.
+   */
   static open(path: string, options: OpenOptions = {}): Checkpoint {
-    const dir = ImageDirectory.openRoot(path);
-    const rootFs = new RootFs(options.root ?? '/');
-    let inventory: Inventory | undefined;
-    const warnings: string[] = [];
-    if (dir.has('inventory.img')) inventory = readInventory(dir);
-    else if (!dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
-    else warnings.push('inventory.img is missing');
-    const checkpoint = new Checkpoint(path, dir, rootFs, inventory);
-    checkpoint.warnings.push(...warnings);
-    return checkpoint;
+    const source = openCheckpointSource(path, options.archive);
+    try {
+      const { dir } = source;
+      const warnings: string[] = [];
+      let overlay;
+      try {
+        overlay = source.diffLayer();
+      } catch (error) {
+        if (!(error instanceof CriuGdbError)) throw error;
+        warnings.push(`the container's rootfs changes are not used: ${error.message}`);
+      }
+      const rootFs = new RootFs(options.root ?? '/', overlay);
+      if (source.isContainer && options.root === undefined && overlay) {
+        warnings.push("container checkpoint opened without --root: the container image's files are looked up under / of this machine");
+      }
+      let inventory: Inventory | undefined;
+      if (dir.has('inventory.img')) inventory = readInventory(dir);
+      else if (!dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
+      else warnings.push('inventory.img is missing');
+      const checkpoint = new Checkpoint(path, source, rootFs, inventory);
+      checkpoint.warnings.push(...warnings);
+      return checkpoint;
+    } catch (error) {
+      source.close();
+      throw error;
+    }
   }
 
   /** The process with this pid, or a LookupError. */
@@ -103,10 +137,11 @@ export class Checkpoint {
     }
   }
 
-  /** Closes every open image and file. */
+  /** Closes every open image and file, and removes what was extracted from an archive. */
   close(): void {
     for (const process of this.processes) process.close();
     for (const source of this.contents.values()) if (source instanceof RootFile) source.close();
-    this.dir.close();
+    this.rootFs.close();
+    this.source.close();
   }
 }

@@ -18,6 +18,8 @@ export const MAX_PATTERN_BYTES = 64 * 1024;
 export const DEFAULT_SEARCH_LIMIT = 100;
 /** Bytes of context on each side of a match when none is given. */
 export const DEFAULT_SEARCH_CONTEXT = 16;
+/** Longest match of a regular expression (matches are cut there); also the overlap between chunks. */
+export const DEFAULT_REGEX_MAX_MATCH = 4096;
 
 /** How to search. */
 export interface SearchOptions {
@@ -25,6 +27,8 @@ export interface SearchOptions {
   limit?: number | undefined;
   /** Bytes of context before and after each match (default {@link DEFAULT_SEARCH_CONTEXT}). */
   context?: number | undefined;
+  /** For a regular expression: the longest match (default {@link DEFAULT_REGEX_MAX_MATCH}). */
+  maxMatch?: number | undefined;
 }
 
 /** One match. */
@@ -38,6 +42,8 @@ export interface SearchMatch {
   contextStart: bigint;
   /** The match with up to `context` available bytes on each side, clipped to the mapping. */
   context: Buffer;
+  /** Length of the match in bytes (the pattern's length, or what the regular expression matched). */
+  length: number;
 }
 
 interface Span {
@@ -49,7 +55,8 @@ interface Span {
  * Finds `pattern` in the memory of `process`, in address order, up to `options.limit` matches.
  * Throws a UsageError for an empty or oversized pattern.
  */
-export function searchMemory(process: ProcessModel, pattern: Buffer, options: SearchOptions = {}): SearchMatch[] {
+export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, options: SearchOptions = {}): SearchMatch[] {
+  if (pattern instanceof RegExp) return searchRegex(process, pattern, options);
   if (pattern.length === 0) throw new UsageError('the search pattern is empty');
   if (pattern.length > MAX_PATTERN_BYTES) throw new UsageError(`the search pattern is limited to ${MAX_PATTERN_BYTES} bytes`);
   const limit = options.limit ?? DEFAULT_SEARCH_LIMIT;
@@ -70,7 +77,7 @@ export function searchMemory(process: ProcessModel, pattern: Buffer, options: Se
         const wanted = BigInt(contextBytes) + BigInt(pattern.length) + before;
         const length = contextStart + wanted > mapping.end ? mapping.end - contextStart : wanted;
         const part = availablePart(memory.read(contextStart, Number(length)), address);
-        matches.push({ pid: process.pid, address, mappingName: mapping.name, contextStart: part.address, context: part.data });
+        matches.push({ pid: process.pid, address, mappingName: mapping.name, contextStart: part.address, context: part.data, length: pattern.length });
         return matches.length < limit;
       }, (address, length) => memory.read(address, length));
       if (matches.length >= limit) return matches;
@@ -149,4 +156,92 @@ function availablePart(read: MemoryRead, address: bigint): { address: bigint; da
     if (address >= piece.address && address < piece.address + BigInt(piece.data.length)) return { address: piece.address, data: Buffer.from(piece.data) };
   }
   return { address, data: Buffer.alloc(0) };
+}
+
+/**
+ * Compiles a regular expression over bytes: memory is matched as Latin-1 text (one character per byte), so
+ * `\\xNN` matches byte NN and `.` any byte but newline; a non-ASCII character of the pattern matches its
+ * UTF-8 bytes (outside character classes). Throws a UsageError for an invalid expression.
+ */
+export function compileByteRegex(source: string, flags = ''): RegExp {
+  if (source === '') throw new UsageError('the search pattern is empty');
+  const bytes = source.replace(/[^\x00-\x7f]/gu, (char) => Buffer.from(char, 'utf8').toString('latin1').replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`));
+  try {
+    return new RegExp(bytes, flags.replace(/[gyu]/g, '') + 'g');
+  } catch (error) {
+    throw new UsageError(`not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * Regular-expression search, chunk by chunk like the byte search. Each stretch of available bytes is
+ * matched with the last `maxMatch - 1` bytes of the previous chunk in front; a match is reported by the
+ * chunk in which it starts before that tail, so it is found once, and never spans unavailable bytes.
+ */
+function searchRegex(process: ProcessModel, regex: RegExp, options: SearchOptions): SearchMatch[] {
+  const limit = options.limit ?? DEFAULT_SEARCH_LIMIT;
+  const contextBytes = options.context ?? DEFAULT_SEARCH_CONTEXT;
+  const maxMatch = options.maxMatch ?? DEFAULT_REGEX_MAX_MATCH;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new UsageError('the match limit must be a non-negative integer');
+  if (!Number.isSafeInteger(contextBytes) || contextBytes < 0 || contextBytes > 4096) throw new UsageError('the context must be 0 to 4096 bytes');
+  if (!Number.isSafeInteger(maxMatch) || maxMatch < 1 || maxMatch > MAX_PATTERN_BYTES) throw new UsageError(`the longest match must be 1 to ${MAX_PATTERN_BYTES} bytes`);
+  const global = new RegExp(regex.source, regex.flags.includes('g') ? regex.flags : `${regex.flags}g`);
+  const matches: SearchMatch[] = [];
+  if (limit === 0) return matches;
+  const memory = process.memory();
+  // When the expression cannot match zeros alone, only pages near data can hold a match.
+  global.lastIndex = 0;
+  const matchesZeros = global.test('\0'.repeat(Math.min(2 * maxMatch, 16384)));
+  for (const mapping of process.mappings()) {
+    if (mapping.unavailableReason) continue;
+    const spans = matchesZeros ? [{ start: mapping.start, end: mapping.end }] : spansToScan(process, mapping.start, mapping.end, maxMatch);
+    for (const span of spans) {
+      let carry = Buffer.alloc(0);
+      let carryEnd = -1n;
+      let resumeAt = -1n; // no match may start before the end of the last one
+      const flush = (joined: Buffer, base: bigint, final: boolean): boolean => {
+        const text = joined.toString('latin1');
+        const ownedEnd = final ? joined.length : Math.max(0, joined.length - (maxMatch - 1));
+        global.lastIndex = resumeAt > base ? Number(resumeAt - base) : 0;
+        for (let found = global.exec(text); found; found = global.exec(text)) {
+          if (found.index >= ownedEnd) break;
+          const length = Math.min(found[0].length, maxMatch);
+          if (length === 0) {
+            global.lastIndex = found.index + 1;
+            continue;
+          }
+          const address = base + BigInt(found.index);
+          resumeAt = address + BigInt(length);
+          const before = address - mapping.start < BigInt(contextBytes) ? address - mapping.start : BigInt(contextBytes);
+          const contextStart = address - before;
+          const wanted = before + BigInt(length) + BigInt(contextBytes);
+          const size = contextStart + wanted > mapping.end ? mapping.end - contextStart : wanted;
+          const part = availablePart(memory.read(contextStart, Number(size)), address);
+          matches.push({ pid: process.pid, address, mappingName: mapping.name, contextStart: part.address, context: part.data, length });
+          if (matches.length >= limit) return false;
+          global.lastIndex = found.index + length;
+        }
+        return true;
+      };
+      for (let cursor = span.start; cursor < span.end; ) {
+        const length = span.end - cursor > BigInt(SEARCH_CHUNK_BYTES) ? SEARCH_CHUNK_BYTES : Number(span.end - cursor);
+        const chunk = memory.read(cursor, length);
+        cursor += BigInt(length);
+        const pieces = availablePieces(chunk);
+        for (const [i, piece] of pieces.entries()) {
+          const contiguous = carryEnd === piece.address && carry.length > 0;
+          const joined = contiguous ? Buffer.concat([carry, piece.data]) : piece.data;
+          const base = piece.address - BigInt(joined.length - piece.data.length);
+          const pieceEnd = piece.address + BigInt(piece.data.length);
+          // The stretch ends here when an unavailable gap follows or the span ends.
+          const final = i < pieces.length - 1 || pieceEnd < cursor || cursor >= span.end;
+          if (!flush(joined, base, final)) return matches;
+          const keep = final ? 0 : Math.min(maxMatch - 1, joined.length);
+          carry = Buffer.from(joined.subarray(joined.length - keep));
+          carryEnd = pieceEnd;
+        }
+      }
+    }
+  }
+  return matches;
 }

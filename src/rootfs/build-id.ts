@@ -7,31 +7,32 @@ const MAX_PROGRAM_HEADERS = 512;
 /** Largest PT_NOTE segment examined. */
 const MAX_NOTE_BYTES = 64 * 1024;
 
-function readAt(fd: number, position: number, length: number): Buffer {
-  const buffer = Buffer.alloc(length);
-  const n = readSync(fd, buffer, 0, length, position);
-  return buffer.subarray(0, n);
-}
-
 /**
  * The GNU build-id of an ELF file (from its PT_NOTE segments), or undefined when the file is not a 64-bit
- * little-endian ELF or has no build-id. Reads only the headers and notes.
+ * little-endian ELF or has no build-id. Reads only the headers and notes. The file is `size` bytes of `fd`
+ * from `base` (a member of an archive), or the whole of `fd`.
  */
-export function readBuildId(fd: number): Buffer | undefined {
-  const header = readAt(fd, 0, 64);
+export function readBuildId(fd: number, base = 0, size = Number.MAX_SAFE_INTEGER): Buffer | undefined {
+  const readAt = (position: number, length: number): Buffer => {
+    const wanted = Math.max(0, Math.min(length, size - position));
+    const buffer = Buffer.alloc(wanted);
+    const n = wanted > 0 && position >= 0 ? readSync(fd, buffer, 0, wanted, base + position) : 0;
+    return buffer.subarray(0, n);
+  };
+  const header = readAt(0, 64);
   if (header.length < 64 || header.readUInt32BE(0) !== 0x7f454c46) return undefined;
   if (header[4] !== 2 || header[5] !== 1) return undefined; // ELFCLASS64, little-endian
   const phoff = Number(header.readBigUInt64LE(32));
   const phentsize = header.readUInt16LE(54);
   const phnum = Math.min(header.readUInt16LE(56), MAX_PROGRAM_HEADERS);
   if (phentsize < 56) return undefined;
-  const table = readAt(fd, phoff, phentsize * phnum);
+  const table = readAt(phoff, phentsize * phnum);
   for (let i = 0; i + 1 <= phnum && (i + 1) * phentsize <= table.length; i++) {
     const ph = table.subarray(i * phentsize);
     if (ph.readUInt32LE(0) !== PT_NOTE) continue;
     const offset = Number(ph.readBigUInt64LE(8));
-    const size = Math.min(Number(ph.readBigUInt64LE(32)), MAX_NOTE_BYTES);
-    const id = findBuildIdNote(readAt(fd, offset, size));
+    const noteSize = Math.min(Number(ph.readBigUInt64LE(32)), MAX_NOTE_BYTES);
+    const id = findBuildIdNote(readAt(offset, noteSize));
     if (id) return id;
   }
   return undefined;

@@ -1,6 +1,9 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TarMember } from '../archive/tar.js';
+import { makeTempDir, removeTempDir } from '../archive/temp.js';
 import { CriuGdbError } from '../errors.js';
+import type { DiffLayer } from './overlay.js';
 
 /** Most symbolic links followed while resolving one path (as the kernel's limit). */
 export const MAX_SYMLINKS = 40;
@@ -16,16 +19,46 @@ export class RootPathError extends CriuGdbError {
   }
 }
 
+/** Where a path of the checkpointed processes' file tree is: on the host under the root, or in the diff. */
+export type RootEntry = { layer: 'base'; hostPath: string } | { layer: 'diff'; member: TarMember };
+
+/**
+ * A regular file opened inside the root: `size` bytes of `fd` from `base`. For a file of the container's
+ * rootfs diff that is a range of the archive (or of rootfs-diff.tar), read in place.
+ */
+export interface RootContent {
+  fd: number;
+  base: number;
+  size: number;
+  layer: 'base' | 'diff';
+  /** Closes the descriptor when it is the file's own. */
+  close(): void;
+}
+
+/** One step of a walk: what a path component is. */
+type Node =
+  | { kind: 'dir'; entry: RootEntry | undefined }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'file' | 'other'; entry: RootEntry };
+
 /**
  * The file tree that the checkpointed processes saw: `/` for a local dump, a container rootfs otherwise.
  * Paths from the images are resolved as if the root were `/`: absolute symlinks restart at the root,
  * `..` never climbs above it, and a recorded path that itself contains `..` is refused.
+ *
+ * A container checkpoint adds an overlay: the members of rootfs-diff.tar are laid over the root (the
+ * container image's rootfs) and the paths of deleted.files are hidden, as the container saw its files.
  */
 export class RootFs {
   /** Resolved host path of the root directory. */
   readonly root: string;
+  private copies: string | undefined;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    /** The container's changes to the root, for container checkpoints. */
+    readonly overlay?: DiffLayer | undefined,
+  ) {
     try {
       this.root = realpathSync(root);
     } catch {
@@ -33,43 +66,99 @@ export class RootFs {
     }
   }
 
-  /** Host path of `path` inside the root, with every symlink resolved within the root. */
-  resolve(path: string): string {
+  private where(): string {
+    return this.overlay ? `${this.root} or in ${this.overlay.label}` : this.root;
+  }
+
+  /** What `parts` (relative to the root, already resolved) is, without following a final symlink. */
+  private node(parts: readonly string[], path: string): Node {
+    const name = parts.join('/');
+    if (this.overlay && parts.length > 0) {
+      const entry = this.overlay.entry(name);
+      if (entry === 'dir') return { kind: 'dir', entry: undefined };
+      if (entry) {
+        if (entry.type === 'symlink') return { kind: 'symlink', target: entry.linkName };
+        if (entry.type === 'dir') return { kind: 'dir', entry: { layer: 'diff', member: entry } };
+        return { kind: entry.type === 'file' ? 'file' : 'other', entry: { layer: 'diff', member: entry } };
+      }
+      if (this.overlay.hides(name)) throw new RootPathError(path, `was deleted in the container (${this.overlay.label.replace(/rootfs-diff\.tar$/, 'deleted.files')})`);
+    }
+    const host = join(this.root, ...parts);
+    let stat;
+    try {
+      stat = lstatSync(host);
+    } catch {
+      throw new RootPathError(path, `does not exist under ${this.where()}`);
+    }
+    if (stat.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(host) };
+    const entry: RootEntry = { layer: 'base', hostPath: host };
+    if (stat.isDirectory()) return { kind: 'dir', entry };
+    return { kind: stat.isFile() ? 'file' : 'other', entry };
+  }
+
+  /** Where `path` is, with every symlink resolved within the root (and the overlay). */
+  resolveEntry(path: string): RootEntry {
     if (!path.startsWith('/')) throw new RootPathError(path, 'is not an absolute path');
     if (path.split('/').includes('..')) throw new RootPathError(path, "contains '..'");
     const done: string[] = [];
     let pending = path.split('/').filter((part) => part !== '' && part !== '.');
     let links = 0;
+    let last: Node = { kind: 'dir', entry: { layer: 'base', hostPath: this.root } };
     while (pending.length > 0) {
       const part = pending.shift()!;
       if (part === '.') continue;
       if (part === '..') {
         done.pop();
+        last = { kind: 'dir', entry: undefined };
         continue;
       }
-      const host = join(this.root, ...done, part);
-      let isLink: boolean;
-      try {
-        isLink = lstatSync(host).isSymbolicLink();
-      } catch {
-        throw new RootPathError(path, `does not exist under ${this.root}`);
-      }
-      if (!isLink) {
+      if (last.kind !== 'dir') throw new RootPathError(path, `does not exist under ${this.where()} (${done.join('/')} is not a directory)`);
+      const node = this.node([...done, part], path);
+      if (node.kind !== 'symlink') {
         done.push(part);
+        last = node;
         continue;
       }
       if (++links > MAX_SYMLINKS) throw new RootPathError(path, 'has too many levels of symbolic links');
-      const target = readlinkSync(host);
-      const targetParts = target.split('/').filter((p) => p !== '' && p !== '.');
-      if (target.startsWith('/')) done.length = 0;
+      const targetParts = node.target.split('/').filter((p) => p !== '' && p !== '.');
+      if (node.target.startsWith('/')) done.length = 0;
+      last = { kind: 'dir', entry: undefined };
       pending = [...targetParts, ...pending];
     }
-    return join(this.root, ...done);
+    if (last.kind === 'dir' && last.entry === undefined) {
+      // A directory known only by name (after `..` or a symlink, or implied by the diff): look it up again.
+      last = done.length === 0 ? { kind: 'dir', entry: { layer: 'base', hostPath: this.root } } : this.node(done, path);
+      if (last.kind === 'dir' && last.entry === undefined) return { layer: 'base', hostPath: join(this.root, ...done) };
+    }
+    if (last.kind === 'symlink') throw new RootPathError(path, 'has too many levels of symbolic links');
+    return last.entry ?? { layer: 'base', hostPath: join(this.root, ...done) };
   }
 
-  /** Opens `path` read-only inside the root; returns its descriptor and size. The caller closes it. */
-  open(path: string): { fd: number; size: number; hostPath: string } {
-    const hostPath = this.resolve(path);
+  /** Host path of `path` inside the root, with every symlink resolved within the root. */
+  resolve(path: string): string {
+    const entry = this.resolveEntry(path);
+    if (entry.layer === 'diff') throw new RootPathError(path, `is in ${this.overlay?.label ?? 'the rootfs diff'}, not on the host`);
+    return entry.hostPath;
+  }
+
+  /** Opens `path` read-only inside the root for positioned reads: in place for files of the diff. */
+  openContent(path: string): RootContent {
+    const entry = this.resolveEntry(path);
+    if (entry.layer === 'diff') {
+      if (entry.member.type !== 'file') throw new RootPathError(path, 'is not a regular file');
+      let data;
+      try {
+        data = this.overlay!.data(entry.member);
+      } catch (error) {
+        throw new RootPathError(path, error instanceof Error ? error.message : String(error));
+      }
+      return { fd: data.fd, base: data.base, size: data.size, layer: 'diff', close: () => undefined };
+    }
+    const { fd, size } = this.openHost(path, entry.hostPath);
+    return { fd, base: 0, size, layer: 'base', close: () => closeSync(fd) };
+  }
+
+  private openHost(path: string, hostPath: string): { fd: number; size: number } {
     let fd: number;
     try {
       fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -81,6 +170,43 @@ export class RootFs {
       closeSync(fd);
       throw new RootPathError(path, 'is not a regular file');
     }
-    return { fd, size: stat.size, hostPath };
+    return { fd, size: stat.size };
+  }
+
+  /**
+   * Opens `path` read-only inside the root; returns its own descriptor and size. The caller closes it.
+   * A file of the diff is copied to a private temporary file first (once), so that it has a descriptor.
+   */
+  open(path: string): { fd: number; size: number; hostPath: string } {
+    const entry = this.resolveEntry(path);
+    if (entry.layer === 'base') return { ...this.openHost(path, entry.hostPath), hostPath: entry.hostPath };
+    const content = this.openContent(path);
+    this.copies ??= makeTempDir();
+    const copy = join(this.copies, `d${entry.member.dataOffset}`);
+    let fd: number;
+    try {
+      fd = openSync(copy, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      const out = openSync(copy, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o400);
+      try {
+        const buffer = Buffer.allocUnsafe(1024 * 1024);
+        for (let at = 0; at < content.size; ) {
+          const n = readSync(content.fd, buffer, 0, Math.min(buffer.length, content.size - at), content.base + at);
+          if (n === 0) break;
+          writeSync(out, buffer, 0, n);
+          at += n;
+        }
+      } finally {
+        closeSync(out);
+      }
+      fd = openSync(copy, constants.O_RDONLY | constants.O_NOFOLLOW);
+    }
+    return { fd, size: content.size, hostPath: copy };
+  }
+
+  /** Removes the private copies made by {@link open}. */
+  close(): void {
+    if (this.copies) removeTempDir(this.copies);
+    this.copies = undefined;
   }
 }

@@ -14,6 +14,13 @@ fi
 
 bash "$here/install-gdb.sh"
 
+# lldb opens the exported core files in test/integration/coredump.test.ts (from the system's own sources).
+if ! command -v lldb >/dev/null 2>&1; then
+  echo "prepare-tests: installing lldb" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lldb >/dev/null
+fi
+
 # The test programs are C: gcc, nm (binutils) and libc.a (libc6-dev, for the -static ones).
 if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; then
   echo "prepare-tests: installing gcc, binutils and libc6-dev" >&2
@@ -21,7 +28,15 @@ if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils >/dev/null
 fi
 
+# The archive tests make tar.gz and tar.zst checkpoint archives with the system's gzip and zstd.
+if ! command -v zstd >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
+  echo "prepare-tests: installing zstd and gzip" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zstd gzip >/dev/null
+fi
+
 bash "$here/install-criu.sh" >/dev/null
 
 cd "$repo"
 npx tsx test/setup/make-checkpoints.ts
+npx tsx test/setup/make-archives.ts

@@ -43,7 +43,8 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
   if (first === 'help' || commandNames.includes(first)) return false;
   if (first.includes('/')) return true;
   try {
-    return statSync(first).isDirectory();
+    const stat = statSync(first);
+    return stat.isDirectory() || stat.isFile();
   } catch {
     return false;
   }
@@ -68,7 +69,8 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
     if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such checkpoint directory`);
-    if (!statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a directory`);
+    const stat = statSync(dir);
+    if (!stat.isDirectory() && !stat.isFile()) throw new CheckpointError(`${dir}: not a checkpoint directory or archive`);
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
     gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
   } catch (error) {

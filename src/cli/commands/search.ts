@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
-import { DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../../model/search.js';
+import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../../model/search.js';
 import { intOption } from '../args.js';
 import { commonOptions, helpText, hexAddress, openFromArgs, toJson, type Command } from './command.js';
 
@@ -8,13 +8,19 @@ const options = [
   ...commonOptions,
   { name: 'pid', value: true, help: 'only this process (default: every process)' },
   { name: 'hex', value: false, help: 'PATTERN is hex bytes, e.g. "de ad be ef" or 0xdeadbeef' },
+  { name: 'regex', value: false, help: 'PATTERN is a JavaScript regular expression over the bytes (\\xNN is byte NN)' },
+  { name: 'ignore-case', value: false, help: 'with --regex: match letters in either case' },
+  { name: 'max-match', value: true, help: `with --regex: the longest match reported, in bytes (default ${DEFAULT_REGEX_MAX_MATCH})` },
   { name: 'context', value: true, help: 'bytes shown before and after each match (default 16)' },
   { name: 'limit', value: true, help: `stop after this many matches (default ${DEFAULT_SEARCH_LIMIT})` },
 ];
 
 /** What to search for and where. */
 export interface SearchRequest {
-  pattern: Buffer;
+  /** Bytes, or a regular expression made by {@link compileByteRegex}. */
+  pattern: Buffer | RegExp;
+  /** For a regular expression: the longest match. */
+  maxMatch?: number | undefined;
   pid?: number | undefined;
   limit?: number | undefined;
   context?: number | undefined;
@@ -31,6 +37,8 @@ export interface SearchResult {
 export interface SearchMatchRecord {
   pid: number;
   address: string;
+  /** Bytes matched (regular-expression searches only). */
+  length?: number;
   mapping: string;
   contextAddress: string;
   contextHex: string;
@@ -61,7 +69,7 @@ export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest)
   for (const process of processes) {
     const left = limit - matches.length;
     // One more than wanted tells whether the limit cut the search short.
-    matches.push(...searchMemory(process, request.pattern, { limit: left + 1, context: request.context }));
+    matches.push(...searchMemory(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch }));
     if (matches.length > limit) return { matches: matches.slice(0, limit), truncated: true };
   }
   return { matches, truncated: false };
@@ -72,6 +80,12 @@ export function printable(bytes: Buffer): string {
   let text = '';
   for (const byte of bytes) text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
   return text;
+}
+
+/** The JSON form of a regular-expression match: with the length of the match. */
+export function regexMatchRecord(match: SearchMatch): SearchMatchRecord {
+  const { pid, address, ...rest } = matchRecord(match);
+  return { pid, address, length: match.length, ...rest };
 }
 
 /** The JSON form of a match. */
@@ -97,15 +111,17 @@ export function formatMatches(result: SearchResult, limit: number): string {
 /** `criu-gdb search`: find bytes in process memory. */
 export const searchCommand: Command = {
   name: 'search',
-  usage: 'search DIR PATTERN [--pid N] [--hex] [--json]',
+  usage: 'search DIR|ARCHIVE PATTERN [--pid N] [--hex|--regex] [--json]',
   summary: 'find a string or hex bytes in process memory',
   options,
   help: () =>
     helpText(
-      'search DIR PATTERN [--pid N] [--hex] [--context N] [--limit N] [--json] [--root PATH]',
+      'search DIR|ARCHIVE PATTERN [--pid N] [--hex | --regex [--ignore-case] [--max-match N]] [--context N] [--limit N] [--json] [--root PATH]',
       [
-        'Finds PATTERN (a string, or hex bytes with --hex) in the memory of every process, or of --pid N.',
-        'Only bytes the checkpoint holds are searched. Prints one line per match:',
+        'Finds PATTERN (a string, hex bytes with --hex, or a regular expression with --regex) in the memory',
+        'of every process, or of --pid N: private memory, memory in the parent checkpoints, shared memory',
+        'and the pages of mapped files. Only bytes the checkpoint holds are searched. A regular expression',
+        'matches bytes as Latin-1 text: \\xNN is byte NN. Prints one line per match:',
         '  PID ADDRESS  MAPPING  |context|',
         "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'.",
       ].join('\n'),
@@ -114,15 +130,21 @@ export const searchCommand: Command = {
   run(args) {
     const [, patternText] = args.positionals;
     if (patternText === undefined) throw new UsageError('search needs a PATTERN');
-    const pattern = args.options.has('hex') ? parseHexPattern(patternText) : Buffer.from(patternText, 'utf8');
-    if (pattern.length === 0) throw new UsageError('the search pattern is empty');
+    if (args.options.has('hex') && args.options.has('regex')) throw new UsageError('--hex and --regex cannot be used together');
+    const pattern = args.options.has('regex')
+      ? compileByteRegex(patternText, args.options.has('ignore-case') ? 'i' : '')
+      : args.options.has('hex')
+        ? parseHexPattern(patternText)
+        : Buffer.from(patternText, 'utf8');
+    if (Buffer.isBuffer(pattern) && pattern.length === 0) throw new UsageError('the search pattern is empty');
     const limit = intOption(args, 'limit') ?? DEFAULT_SEARCH_LIMIT;
     if (limit < 1) throw new UsageError('--limit must be at least 1');
-    const request: SearchRequest = { pattern, pid: intOption(args, 'pid'), limit, context: intOption(args, 'context') };
+    const request: SearchRequest = { pattern, pid: intOption(args, 'pid'), limit, context: intOption(args, 'context'), maxMatch: intOption(args, 'max-match') };
     const checkpoint = openFromArgs(args, 1);
     try {
       const result = searchCheckpoint(checkpoint, request);
-      if (args.options.has('json')) return toJson({ matches: result.matches.map(matchRecord), truncated: result.truncated });
+      const record = pattern instanceof RegExp ? regexMatchRecord : matchRecord;
+      if (args.options.has('json')) return toJson({ matches: result.matches.map((m) => record(m)), truncated: result.truncated });
       return formatMatches(result, limit);
     } finally {
       checkpoint.close();
