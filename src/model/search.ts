@@ -87,20 +87,31 @@ export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, op
 }
 
 /**
- * The parts of [start, end) that can hold a non-zero byte, widened by the pattern length: for anonymous
- * private memory, the pagemap runs (holes are zero); for anything else, the whole range.
+ * The parts of [start, end) that can hold a non-zero, available byte, widened by the pattern length, so that
+ * a huge sparse mapping costs what its data costs: for private memory whose holes are zero or unavailable,
+ * the pagemap runs; for shared memory objects, the runs of their shmem pagemap (holes are zero); for
+ * anything else (file pages), the whole range.
  */
 function spansToScan(process: ProcessModel, start: bigint, end: bigint, patternLength: number): Span[] {
   const memory = process.memory();
   const region = memory.regionAt(start);
-  if (!region || region.content.type !== 'private' || region.content.holes.type !== 'zero') return [{ start, end }];
-  const index = memory.ownPagemap();
+  if (!region) return [{ start, end }];
+  const { content } = region;
+  let index;
+  let delta = 0n; // pagemap key = address + delta
+  if (content.type === 'private' && content.holes.type !== 'file') index = memory.ownPagemap();
+  else if (content.type === 'shmem') {
+    index = memory.pagemap(memory.directory, content.image);
+    delta = content.offset - region.start;
+  } else return [{ start, end }];
   if (!index) return [{ start, end }]; // the read reports the missing pagemap as unavailable
   const margin = BigInt(patternLength - 1);
   const spans: Span[] = [];
-  for (const run of index.runsIn(start, end)) {
-    const from = run.start - margin > start ? run.start - margin : start;
-    const to = run.end + margin < end ? run.end + margin : end;
+  for (const run of index.runsIn(start + delta, end + delta)) {
+    const runStart = run.start - delta;
+    const runEnd = run.end - delta;
+    const from = runStart - margin > start ? runStart - margin : start;
+    const to = runEnd + margin < end ? runEnd + margin : end;
     const last = spans[spans.length - 1];
     if (last && from <= last.end) last.end = to > last.end ? to : last.end;
     else spans.push({ start: from, end: to });

@@ -140,3 +140,22 @@ for (const name of CHECKPOINT_NAMES) {
     });
   });
 }
+
+describe.skipIf(!checkpointAvailability('resources').available)('search over shared memory', () => {
+  it('finds the known strings in the memfd and the shared anonymous mapping at their live addresses', async () => {
+    const { searchMemory } = await import('../../src/model/search.js');
+    const truth = loadTruth('resources');
+    const live = truth.processes[0]!;
+    const checkpoint = open('resources');
+    const process = checkpoint.process(live.pid);
+    const pageSize = 4096n;
+    for (const [prefix, pages] of [['memfd', 2], ['shared_anon', 3]] as const) {
+      const base = parseAddress(live.facts[`${prefix}.addr`]!);
+      for (let page = 0; page < pages; page++) {
+        const text = live.facts[`${prefix}.page.${page}`]!;
+        const matches = searchMemory(process, Buffer.from(text));
+        expect(matches.map((m) => m.address), `${prefix} page ${page}`).toContain(base + BigInt(page) * pageSize);
+      }
+    }
+  });
+});
