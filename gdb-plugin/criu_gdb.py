@@ -6,6 +6,7 @@
 #   criu-load DIR [--root PATH] [--pid N]   open a checkpoint (replaces one already open)
 #   criu-unload                             close it
 #   criu ps|fds|maps|info|search ...        views of the checkpoint (`help criu`)
+#   criu coredump [--pid N] [DIR]           ELF core files of the processes (core.PID)
 #
 # How it works: criu-load starts the criu-gdb helper (`node <project>/dist/src/rpc/main.js`) and talks
 # JSON-RPC 2.0 with it over the helper's stdin and stdout (Content-Length framing, written here by hand).
@@ -611,8 +612,8 @@ Use criu-unload to close the checkpoint, and "help criu" for its views (ps, fds,
         path = _expand(given)
         if not os.path.exists(path):
             raise gdb.GdbError("%s: no such checkpoint directory" % given)
-        if not os.path.isdir(path):
-            raise gdb.GdbError("%s: not a directory" % given)
+        if not os.path.isdir(path) and not os.path.isfile(path):
+            raise gdb.GdbError("%s: not a checkpoint directory or archive" % given)
         root = options.get("root")
         if root is not None:
             root = _expand(root)
@@ -902,6 +903,56 @@ Only bytes the checkpoint holds are searched."""
         gdb.write(text + "\n")
 
 
+COREDUMP_USAGE = "criu coredump [--pid N] [DIR]"
+# Seconds without progress from the helper before a coredump request is given up.
+COREDUMP_TIMEOUT = 120.0
+
+
+class CriuCoredump(gdb.Command):
+    """Write ELF core files of the loaded checkpoint's processes.
+
+Usage: criu coredump [--pid N] [DIR]
+
+Writes core.PID into DIR (default: gdb's current directory) for every process of the checkpoint, or only
+for --pid N. A core holds every thread's registers (AVX-512 included) and all the memory the checkpoint
+holds; memory it does not hold is left out of the core and listed. Open a core with
+"gdb EXECUTABLE core.PID" (or lldb). Same as the shell command: criu-gdb coredump CHECKPOINT -o DIR."""
+
+    def __init__(self):
+        super().__init__("criu coredump", gdb.COMMAND_FILES)
+
+    def invoke(self, argument, from_tty):
+        _guard(self._run)(argument)
+
+    @staticmethod
+    def _run(argument):
+        options, positionals = _parse_options(gdb.string_to_argv(argument), {"pid": True}, COREDUMP_USAGE)
+        if len(positionals) > 1:
+            raise gdb.GdbError("unexpected argument: %s; usage: %s" % (positionals[1], COREDUMP_USAGE))
+        session = _require_session()
+        params = {"directory": _expand(positionals[0]) if positionals else os.getcwd()}
+        pid = _int_option(options, "pid")
+        if pid is not None:
+            params["pid"] = pid
+
+        def progress(message):
+            gdb.write("criu coredump: %s\n" % message)
+            gdb.flush()
+
+        try:
+            result = session.helper.request("coredump", params, timeout=_timeout(COREDUMP_TIMEOUT), progress=progress)
+        except HelperError:
+            raise
+        except gdb.GdbError as error:
+            if not session.helper.alive():
+                raise gdb.GdbError("%s (criu-unload cleans up; criu-load starts again)" % error)
+            raise
+        text = result.get("text", "") if isinstance(result, dict) else ""
+        gdb.write(text + ("\n" if text and not text.endswith("\n") else ""))
+        for warning in (result.get("warnings") or []) if isinstance(result, dict) else []:
+            gdb.write("warning: %s\n" % warning)
+
+
 class CriuLoadAlias(CriuLoad):
     """Open a CRIU checkpoint (same as criu-load DIR [--root PATH] [--pid N])."""
 
@@ -953,6 +1004,7 @@ def register():
     CriuMaps()
     CriuInfo()
     CriuSearch()
+    CriuCoredump()
     gdb.events.before_prompt.connect(_before_prompt)
 
 

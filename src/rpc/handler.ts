@@ -5,7 +5,18 @@
  */
 import { ResponseError } from 'vscode-jsonrpc/node.js';
 import { CriuGdbError, UsageError } from '../errors.js';
-import { RpcErrorCode, VIEW_NAMES, type CloseResult, type OpenParams, type PingResult, type SearchParams, type ViewName, type ViewParams } from './protocol.js';
+import {
+  RpcErrorCode,
+  VIEW_NAMES,
+  type CloseResult,
+  type CoredumpParams,
+  type CoredumpResultMessage,
+  type OpenParams,
+  type PingResult,
+  type SearchParams,
+  type ViewName,
+  type ViewParams,
+} from './protocol.js';
 import type { Session } from './session.js';
 
 type Params = Record<string, unknown>;
@@ -85,6 +96,15 @@ export function parseSearchParams(params: unknown): SearchParams {
   };
 }
 
+/** Validates `coredump` params: the directory must be absolute (the helper's working directory is not gdb's). */
+export function parseCoredumpParams(params: unknown): CoredumpParams {
+  const p = paramsObject('coredump', params);
+  allowOnly('coredump', p, ['directory', 'pid']);
+  const directory = requiredString('coredump', p, 'directory');
+  if (!directory.startsWith('/')) throw invalid("coredump: 'directory' must be an absolute path");
+  return { directory, pid: optionalInteger('coredump', p, 'pid', 1, MAX_PID) };
+}
+
 /** A failure as a one-line JSON-RPC error: CriuGdbError messages verbatim. */
 export function toResponseError(error: unknown): ResponseError<{ kind: string } | undefined> {
   if (error instanceof ResponseError) return error as ResponseError<undefined>;
@@ -137,6 +157,8 @@ export class HelperHandler {
           return this.requireSession('view').view(parseViewParams(params));
         case 'search':
           return this.requireSession('search').search(parseSearchParams(params));
+        case 'coredump':
+          return await this.coredump(parseCoredumpParams(params));
         case 'close': {
           paramsObject('close', params);
           const result: CloseResult = { closed: await this.close() };
@@ -158,6 +180,38 @@ export class HelperHandler {
   private requireSession(method: string): Session {
     if (!this.session) throw new ResponseError(RpcErrorCode.notOpen, `${method}: no checkpoint is open (call open first)`);
     return this.session;
+  }
+
+  /** Writes the cores of the served processes (or of `params.pid`), reporting progress about once a second. */
+  private async coredump(params: CoredumpParams): Promise<CoredumpResultMessage> {
+    const session = this.requireSession('coredump');
+    const served = session.processes.map((p) => p.pid);
+    if (params.pid !== undefined && !served.includes(params.pid)) {
+      throw new ResponseError(RpcErrorCode.invalidParams, `coredump: pid ${params.pid} is not served by this session (it serves ${served.join(', ')})`);
+    }
+    const { exportCores, formatReports } = await import('../export/coredump.js');
+    const checkpoint = session.checkpoint;
+    const knownWarnings = checkpoint.warnings.length;
+    let lastReport = Date.now();
+    const reports = await exportCores(checkpoint, { outDir: params.directory, pids: params.pid === undefined ? served : [params.pid] }, async (progress) => {
+      if (Date.now() - lastReport < 1000) return;
+      lastReport = Date.now();
+      const percent = progress.total > 0n ? Number((progress.done * 100n) / progress.total) : 100;
+      await this.host.progress(`core.${progress.pid} (${progress.index}/${progress.count}): ${percent}%`);
+    });
+    return {
+      cores: reports.map((r) => ({
+        pid: r.pid,
+        path: r.path,
+        segments: r.segments,
+        memoryBytes: Number(r.memoryBytes),
+        unavailableBytes: Number(r.unavailableBytes),
+        apparentBytes: Number(r.apparentBytes),
+        allocatedBytes: Number(r.allocatedBytes),
+      })),
+      text: formatReports(reports),
+      warnings: checkpoint.warnings.slice(knownWarnings),
+    };
   }
 
   private async open(params: OpenParams): Promise<unknown> {

@@ -8,6 +8,8 @@
  *   Unix socket in a private directory (replaces a checkpoint already open)
  * - `view` {@link ViewParams} → {@link ViewResult}: the text (or JSON text) of `criu-gdb ps|fds|maps|info`
  * - `search` {@link SearchParams} → {@link SearchResultMessage}
+ * - `coredump` {@link CoredumpParams} → {@link CoredumpResultMessage}: writes ELF core files of the served
+ *   processes (long work: `progress` notifications are sent while it runs)
  * - `close` → {@link CloseResult}: stops the servers, removes the sockets and the directory
  * - `shutdown` → null: like close; the helper then exits on the `exit` notification, on stdin EOF, or soon after
  *
@@ -110,6 +112,38 @@ export interface SearchResultMessage {
   truncated: boolean;
   /** The matches as `criu-gdb search` prints them. */
   text: string;
+}
+
+/** Parameters of `coredump`. */
+export interface CoredumpParams {
+  /** Absolute path of the directory for the `core.PID` files (created when missing). */
+  directory: string;
+  /** Only this process (default: every process the session serves). */
+  pid?: number | undefined;
+}
+
+/** One core file `coredump` wrote. Byte counts are numbers (exact below 2^53). */
+export interface CoreFileRecord {
+  pid: number;
+  path: string;
+  segments: number;
+  /** Memory in the core (sum of the PT_LOAD sizes). */
+  memoryBytes: number;
+  /** Memory the checkpoint does not hold, left out of the core. */
+  unavailableBytes: number;
+  /** File size. */
+  apparentBytes: number;
+  /** Disk space the (sparse) file takes. */
+  allocatedBytes: number;
+}
+
+/** Result of `coredump`. */
+export interface CoredumpResultMessage {
+  cores: CoreFileRecord[];
+  /** The cores as `criu-gdb coredump` prints them. */
+  text: string;
+  /** Non-fatal problems found while exporting, one line each. */
+  warnings: string[];
 }
 
 /** Result of `close`. */

@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.js';
 import type { Command } from './command.js';
+import { coredumpCommand } from './coredump.js';
 import { demoCommand } from './demo.js';
 import { fdsCommand } from './fds.js';
 import { gdbinitCommand } from './gdbinit.js';
@@ -13,7 +14,7 @@ import { psCommand } from './ps.js';
 import { readCommand } from './read.js';
 
 /** Every CLI command, in the order help lists them. */
-export const commands: readonly Command[] = [infoCommand, psCommand, mapsCommand, fdsCommand, readCommand, searchCommand, showCommand, inspectCommand, launchCommand, gdbinitCommand, demoCommand];
+export const commands: readonly Command[] = [infoCommand, psCommand, mapsCommand, fdsCommand, readCommand, searchCommand, showCommand, inspectCommand, coredumpCommand, launchCommand, gdbinitCommand, demoCommand];
 
 /** The command called `name`, or a usage error. */
 export function findCommand(name: string): Command {
