@@ -856,7 +856,7 @@ Usage: criu info [--json]"""
     view = "info"
 
 
-SEARCH_USAGE = "criu search [--hex] [--all | --pid N] [--limit N] [--context N] PATTERN"
+SEARCH_USAGE = "criu search [--hex | --regex [--ignore-case]] [--all | --pid N] [--limit N] [--context N] PATTERN"
 
 
 class CriuSearch(gdb.Command):
@@ -864,6 +864,8 @@ class CriuSearch(gdb.Command):
 
 Usage: criu search STRING
        criu search --hex BYTES          e.g. criu search --hex "de ad be ef"
+       criu search --regex EXPRESSION   e.g. criu search --regex "password=\\w+" (a JavaScript regular
+                                        expression over the bytes; --ignore-case for either case)
 Options: --all (every process; default: the current inferior's), --pid N, --limit N (default 100),
 --context N (bytes shown around each match, default 16).
 Prints "PID ADDRESS  MAPPING  |context|" per match; ADDRESS works with x, e.g. x/s ADDRESS.
@@ -879,12 +881,17 @@ Only bytes the checkpoint holds are searched."""
     def _run(argument):
         options, positionals = _parse_options(
             gdb.string_to_argv(argument),
-            {"hex": False, "all": False, "pid": True, "limit": True, "context": True}, SEARCH_USAGE)
+            {"hex": False, "regex": False, "ignore-case": False, "all": False, "pid": True, "limit": True, "context": True},
+            SEARCH_USAGE)
         if not positionals:
             raise gdb.GdbError("usage: %s" % SEARCH_USAGE)
         params = {"pattern": " ".join(positionals)}
         if options.get("hex"):
             params["hex"] = True
+        if options.get("regex"):
+            params["regex"] = True
+        if options.get("ignore-case"):
+            params["ignoreCase"] = True
         pid = _int_option(options, "pid")
         if pid is None and not options.get("all"):
             pid = _current_pid()

@@ -86,10 +86,15 @@ export function parseViewParams(params: unknown): ViewParams {
 /** Validates `search` params. */
 export function parseSearchParams(params: unknown): SearchParams {
   const p = paramsObject('search', params);
-  allowOnly('search', p, ['pattern', 'hex', 'pid', 'limit', 'context']);
+  allowOnly('search', p, ['pattern', 'hex', 'regex', 'ignoreCase', 'pid', 'limit', 'context']);
+  const hex = optionalBoolean('search', p, 'hex');
+  const regex = optionalBoolean('search', p, 'regex');
+  if (hex && regex) throw invalid("search: 'hex' and 'regex' cannot be combined");
   return {
     pattern: requiredString('search', p, 'pattern'),
-    hex: optionalBoolean('search', p, 'hex'),
+    hex,
+    regex,
+    ignoreCase: optionalBoolean('search', p, 'ignoreCase'),
     pid: optionalInteger('search', p, 'pid', 1, MAX_PID),
     limit: optionalInteger('search', p, 'limit', 1, 1_000_000),
     context: optionalInteger('search', p, 'context', 0, 4096),

@@ -94,9 +94,13 @@ export interface ViewResult {
 
 /** Parameters of `search`. */
 export interface SearchParams {
-  /** The string to find (UTF-8), or hex bytes when `hex` is true. */
+  /** The string to find (UTF-8), hex bytes when `hex` is true, or a regular expression when `regex` is. */
   pattern: string;
   hex?: boolean | undefined;
+  /** The pattern is a regular expression over the bytes (see compileByteRegex). */
+  regex?: boolean | undefined;
+  /** With `regex`: letters match in either case. */
+  ignoreCase?: boolean | undefined;
   /** Only this process (default: every process). */
   pid?: number | undefined;
   /** Most matches (default 100). */

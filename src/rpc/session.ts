@@ -12,10 +12,10 @@ import { fdsCommand } from '../cli/commands/fds.js';
 import { infoCommand } from '../cli/commands/info.js';
 import { mapsCommand } from '../cli/commands/maps.js';
 import { psCommand, treeOrder } from '../cli/commands/ps.js';
-import { formatMatches, matchRecord, parseHexPattern, searchCheckpoint } from '../cli/commands/search.js';
+import { formatMatches, matchRecord, parseHexPattern, regexMatchRecord, searchCheckpoint } from '../cli/commands/search.js';
 import { CheckpointError } from '../errors.js';
 import { Checkpoint } from '../model/checkpoint.js';
-import { DEFAULT_SEARCH_LIMIT } from '../model/search.js';
+import { compileByteRegex, DEFAULT_SEARCH_LIMIT } from '../model/search.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
 import type { OpenParams, OpenResult, ProcessInfo, SearchParams, SearchResultMessage, ViewName, ViewParams, ViewResult } from './protocol.js';
 
@@ -134,10 +134,15 @@ export class Session {
 
   /** Searches the memory of one or every process. */
   search(params: SearchParams): SearchResultMessage {
-    const pattern = params.hex ? parseHexPattern(params.pattern) : Buffer.from(params.pattern, 'utf8');
+    const pattern = params.regex
+      ? compileByteRegex(params.pattern, params.ignoreCase ? 'i' : '')
+      : params.hex
+        ? parseHexPattern(params.pattern)
+        : Buffer.from(params.pattern, 'utf8');
     const limit = params.limit ?? DEFAULT_SEARCH_LIMIT;
     const result = searchCheckpoint(this.checkpoint, { pattern, pid: params.pid, limit, context: params.context });
-    return { matches: result.matches.map(matchRecord), truncated: result.truncated, text: formatMatches(result, limit) };
+    const record = params.regex ? regexMatchRecord : matchRecord;
+    return { matches: result.matches.map(record), truncated: result.truncated, text: formatMatches(result, limit) };
   }
 
   /** Stops the servers, removes the sockets and the directory, closes the checkpoint. Idempotent. */

@@ -249,6 +249,10 @@ describe('open, view, search, close on the demo fixture', () => {
     const hex = await helper.result<{ matches: Array<{ address: string }> }>('search', { pattern: Buffer.from('corner shop').toString('hex'), hex: true, pid: live.pid });
     expect(hex.matches.map((m) => m.address)).toContain(`0x${(BigInt(address) + 9n).toString(16)}`);
     expect(await helper.error('search', { pattern: 'zz', hex: true })).toMatchObject({ code: -32602 });
+    const regex = await helper.result<{ matches: Array<{ address: string; length: number }> }>('search', { pattern: 'CORNER S[A-Z]+', regex: true, ignoreCase: true, pid: live.pid });
+    expect(regex.matches).toContainEqual(expect.objectContaining({ address: `0x${(BigInt(address) + 9n).toString(16)}`, length: 11 }));
+    expect(await helper.error('search', { pattern: 'x', regex: true, hex: true })).toMatchObject({ code: -32602 });
+    expect(await helper.error('search', { pattern: '(unclosed', regex: true })).toMatchObject({ code: -32602 });
 
     expect(await helper.result('close')).toEqual({ closed: true });
     expect(existsSync(opened.directory)).toBe(false);
