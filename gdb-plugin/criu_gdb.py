@@ -994,6 +994,16 @@ def _before_prompt():
     gdb.write("warning: %s; the checkpoint's inferiors have lost their connection (criu-unload cleans up)\n" % message)
 
 
+def _on_gdb_exiting(_event):
+    """gdb is exiting: detach the checkpoint's inferiors and stop the helper, waiting for it, so that its
+    sockets and directory are gone before gdb is. Nothing may stop gdb from exiting."""
+    try:
+        with _Quiet():
+            _unload(quiet=True)
+    except Exception:  # noqa: BLE001 - exiting anyway
+        pass
+
+
 def register():
     """Registers the commands once per gdb (sourcing the file again changes nothing)."""
     global _registered
@@ -1013,6 +1023,8 @@ def register():
     CriuSearch()
     CriuCoredump()
     gdb.events.before_prompt.connect(_before_prompt)
+    if hasattr(gdb.events, "gdb_exiting"):
+        gdb.events.gdb_exiting.connect(_on_gdb_exiting)
 
 
 if __name__ == "__main__":
