@@ -14,6 +14,8 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 export const PAGE_BYTES = 4096;
 /** Chunks queued to the writer thread at most. */
 export const MAX_IN_FLIGHT = 4;
+/** How long the writer thread may take to start before the caller writes by itself. */
+export const START_TIMEOUT_MS = 5000;
 
 /** Where the chunks of memory go. */
 export interface PageWriter {
@@ -85,6 +87,9 @@ const state = new Int32Array(workerData.state);
 const written = new BigInt64Array(workerData.written);
 const slots = workerData.slots.map((shared) => Buffer.from(shared));
 const report = workerData.report;
+// Online, unless the caller gave up waiting for this thread and writes by itself.
+if (Atomics.compareExchange(state, 2, 0, 1) !== 0) process.exit(0);
+Atomics.notify(state, 0);
 function writeAll(fd, buffer, offset, length, position) {
   let done = 0;
   while (done < length) {
@@ -93,6 +98,11 @@ function writeAll(fd, buffer, offset, length, position) {
     done += n;
   }
 }
+process.on('uncaughtException', (error) => {
+  if (Atomics.compareExchange(state, 1, 0, 1) === 0) report.postMessage(error && error.message ? error.message : String(error));
+  Atomics.store(state, 0, 0x7fffffff);
+  Atomics.notify(state, 0);
+});
 parentPort.on('message', ({ fd, slot, length, position }) => {
   try {
     if (Atomics.load(state, 1) === 0) {
@@ -126,27 +136,40 @@ parentPort.on('message', ({ fd, slot, length, position }) => {
  */
 export class ThreadedPageWriter implements PageWriter {
   private readonly worker: Worker;
-  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  /** [chunks done, 0 | 1 failed | 2 aborted, 0 starting | 1 online | 2 abandoned]. */
+  private readonly state = new Int32Array(new SharedArrayBuffer(12));
+  /** Set when the thread did not start: the queued and later chunks are written here. */
+  private fallback: DirectPageWriter | undefined;
   private readonly written = new BigInt64Array(new SharedArrayBuffer(8));
   private readonly slots: Buffer[];
   private readonly errors: MessagePort;
   private queued = 0;
   private stopped = false;
 
+  private readonly startTimeoutMs: number;
+
   constructor(
     private readonly fd: number,
     /** Largest chunk that will be written. */
     chunkBytes: number,
+    /** For tests: the thread's node flags (default none) and how long it may take to start. */
+    options: { execArgv?: string[]; startTimeoutMs?: number } = {},
   ) {
+    this.startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
     const shared = Array.from({ length: MAX_IN_FLIGHT }, () => new SharedArrayBuffer(chunkBytes));
     this.slots = shared.map((buffer) => Buffer.from(buffer));
     const { port1, port2 } = new MessageChannel();
     this.errors = port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // Not the parent's flags: --input-type=module, for one, would make this CommonJS source an ES module.
+      execArgv: options.execArgv ?? [],
       workerData: { state: this.state.buffer, written: this.written.buffer, slots: shared, report: port2 },
       transferList: [port2],
     });
+    // A thread that fails to start is replaced by the caller (see drainTo); later failures come through the
+    // shared state. Its error event is only observed so that it does not become an uncaught exception.
+    this.worker.on('error', () => undefined);
     // Neither the thread nor its error port may keep the process alive.
     this.worker.unref();
     this.errors.unref();
@@ -162,23 +185,50 @@ export class ThreadedPageWriter implements PageWriter {
     return 'the writer thread failed';
   }
 
-  /** Blocks until at most `limit` chunks are in flight. */
+  /**
+   * Blocks until at most `limit` chunks are in flight. A thread that has not come online after the start
+   * timeout ({@link START_TIMEOUT_MS}: it could not start, and its error event cannot be seen while this
+   * thread blocks) is
+   * abandoned: the chunks queued for it are written here, and so are all later ones.
+   */
   private drainTo(limit: number): void {
+    const started = Date.now();
     for (;;) {
+      if (this.fallback) return;
       const done = Atomics.load(this.state, 0);
       if (this.queued - done <= limit) return;
-      Atomics.wait(this.state, 0, done, 1000);
+      if (Atomics.load(this.state, 2) === 0 && Date.now() - started > this.startTimeoutMs && Atomics.compareExchange(this.state, 2, 0, 2) === 0) {
+        this.fallback = new DirectPageWriter(this.fd);
+        for (const { slot, length, position } of this.pending) this.fallback.write(this.slots[slot]!.subarray(0, length), position);
+        this.pending = [];
+        return;
+      }
+      Atomics.wait(this.state, 0, done, 100);
     }
   }
 
+  /** Chunks posted before the thread came online (kept to write them here if it never does). */
+  private pending: Array<{ slot: number; length: number; position: bigint }> = [];
+
   write(chunk: Buffer, position: bigint): void {
+    if (this.fallback) {
+      this.fallback.write(chunk, position);
+      return;
+    }
     const problem = this.failure();
     if (problem) throw new Error(problem);
     const slot = this.queued % MAX_IN_FLIGHT;
     if (chunk.length > this.slots[slot]!.length) throw new Error(`chunk of ${chunk.length} bytes is larger than the writer's slots`);
     // The slot is free once the chunk written MAX_IN_FLIGHT chunks ago is done.
     this.drainTo(MAX_IN_FLIGHT - 1);
+    const fallback = this.fallback as DirectPageWriter | undefined; // drainTo may have set it
+    if (fallback) {
+      fallback.write(chunk, position);
+      return;
+    }
     chunk.copy(this.slots[slot]!, 0);
+    if (Atomics.load(this.state, 2) === 0) this.pending.push({ slot, length: chunk.length, position });
+    else this.pending = [];
     this.worker.postMessage({ fd: this.fd, slot, length: chunk.length, position: Number(position) });
     this.queued++;
   }
@@ -188,7 +238,7 @@ export class ThreadedPageWriter implements PageWriter {
     const problem = this.failure();
     this.stop();
     if (problem) throw new Error(problem);
-    return Atomics.load(this.written, 0);
+    return Atomics.load(this.written, 0) + (this.fallback?.finish() ?? 0n);
   }
 
   /** Makes the thread skip what is still queued, waits for the write in progress, then stops it. */

@@ -4,6 +4,9 @@ import type { ProcessModel } from '../model/process.js';
 import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
 import { encodeGPacket, encodeRegister, liveRegisters } from './registers.js';
 
+/** SIGSTOP in gdb's remote-protocol signal numbering (Linux's 19 is GDB_SIGNAL_CONT there). */
+const GDB_SIGNAL_STOP = 17;
+
 /** Escapes text for an XML attribute. */
 function xmlAttribute(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -112,8 +115,11 @@ export class ProcessTarget {
     return this.process.memory().readAvailable(address, length);
   }
 
-  /** Signal reported in the initial stop: SIGSTOP for a stopped process, else none. */
+  /**
+   * Signal reported in the initial stop, in gdb's own signal numbering (not Linux's): GDB_SIGNAL_STOP (17)
+   * for a stopped process, else none.
+   */
   stopSignal(): number {
-    return this.process.state === 'stopped' ? 19 : 0;
+    return this.process.state === 'stopped' ? GDB_SIGNAL_STOP : 0;
   }
 }

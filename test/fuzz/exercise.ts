@@ -60,7 +60,7 @@ export function exercise(dir: string, root: string): Outcome {
             for (const spec of target.description.registers) target.oneRegister(tid, spec.regnum);
           }
         }, firstErrors);
-        for (const file of ['maps', 'cmdline', 'environ', 'status', 'stat', 'auxv', 'comm']) step(() => procFileContent(process, file), firstErrors);
+        for (const file of ['maps', 'smaps', 'cmdline', 'environ', 'status', 'stat', 'auxv', 'comm']) step(() => procFileContent(process, file), firstErrors);
         for (const link of ['exe', 'cwd', 'root']) step(() => procLinkTarget(process, link), firstErrors);
       }
     } finally {

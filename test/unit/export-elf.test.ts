@@ -239,7 +239,7 @@ describe('layout and streaming', () => {
     expect(statSync(threaded.path).blocks).toBe(statSync(direct.path).blocks);
   });
 
-  it('reports a write failure of the writer thread, and stops it cleanly when reading fails', () => {
+  it('reports a write failure of the writer thread, writes by itself when the thread cannot start, stops it cleanly when reading fails', () => {
     const contents: CoreContents = { machine: EM_X86_64, notes: [], segments: [dataSegment(0x10000n, 64n)] };
     const path = join(scratch, 'readonly.core');
     writeFileSync(path, Buffer.alloc(4096));
@@ -262,6 +262,18 @@ describe('layout and streaming', () => {
       writer.abort();
     } finally {
       closeSync(full);
+    }
+    // A thread that cannot start (here: its CommonJS source run as an ES module) is replaced by the caller.
+    const fallbackPath = join(scratch, 'fallback.bin');
+    const fallbackFd = openSync(fallbackPath, 'w');
+    try {
+      const writer = new ThreadedPageWriter(fallbackFd, 4096, { execArgv: ['--input-type=module'], startTimeoutMs: 200 });
+      for (let i = 0; i < 8; i++) writer.write(Buffer.alloc(4096, i + 1), BigInt(i * 4096));
+      expect(writer.finish()).toBe(8n * 4096n);
+      const bytes = readFileSync(fallbackPath);
+      expect([...Array.from({ length: 8 }, (_, i) => bytes[i * 4096 + 7])]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      closeSync(fallbackFd);
     }
     const fd = openSync(join(scratch, 'failing-read.core'), 'w');
     let reads = 0;
