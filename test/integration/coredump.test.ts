@@ -28,7 +28,7 @@ import {
   type CheckpointName,
   type ProcessTruth,
 } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, threadBlocks } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, maskKernelOwned, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
 
 const OUT = join(WORK_DIR, 'coredump');
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');
@@ -78,28 +78,6 @@ function unexpectedGdbWarnings(stderr: string): string[] {
     .filter((line) => !/^warning: Can't open file .* \(deleted\) during file-backed mapping note processing$/.test(line));
 }
 
-function normalizedBacktrace(body: string): string {
-  return body
-    .split('\n')
-    .map((line) => line.trimEnd())
-    .join('\n');
-}
-
-function registerValues(body: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of body.split('\n')) {
-    const match = /^(\w+)\s+(0x[0-9a-f]+|-?\d+)\s/.exec(line);
-    if (match) values[match[1]!] = match[2]!;
-  }
-  return values;
-}
-
-/** Names of the symbols of a binary that live in thread-local storage (their nm address is an offset). */
-async function threadLocalSymbols(binary: string): Promise<Set<string>> {
-  const { stdout } = await execa('readelf', ['-sW', binary]);
-  return new Set([...stdout.matchAll(/^\s*\d+:\s+\S+\s+\d+\s+TLS\s+\S+\s+\S+\s+\S+\s+(\S+)$/gm)].map((m) => m[1]!));
-}
-
 /** Reads `length` bytes at `offset` of a file. */
 function fileBytes(path: string, offset: bigint, length: number): Buffer {
   const fd = openSync(path, 'r');
@@ -109,24 +87,6 @@ function fileBytes(path: string, offset: bigint, length: number): Buffer {
     return out;
   } finally {
     closeSync(fd);
-  }
-}
-
-/**
- * The kernel rewrites each thread's rseq area (cpu_id and friends) whenever the thread returns to user space,
- * so the dump and the truth, taken moments apart, may see different CPUs there: those bytes are not compared
- * (as in model-truth.test.ts).
- */
-function maskKernelOwned(checkpoint: Checkpoint, pid: number, start: bigint, buffers: Buffer[]): void {
-  const process = checkpoint.process(pid);
-  for (const tid of process.tids) {
-    const rseq = process.core(tid).thread?.rseq;
-    if (!rseq) continue;
-    for (const buffer of buffers) {
-      const from = rseq.abiPointer - start;
-      if (from < 0n || from >= BigInt(buffer.length)) continue;
-      buffer.fill(0, Number(from), Math.min(buffer.length, Number(from) + rseq.abiSize));
-    }
   }
 }
 

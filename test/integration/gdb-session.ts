@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Checkpoint } from '../../src/model/checkpoint.js';
 import { REPO_ROOT } from '../helpers/checkpoints.js';
 
 export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
@@ -67,4 +68,46 @@ export function frameFunctions(body: string): string[] {
     if (match) frames.push(match[1]!);
   }
   return frames;
+}
+
+/** Backtrace text with trailing spaces removed, for comparing gdb outputs. */
+export function normalizedBacktrace(body: string): string {
+  return body
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+/** gdb's `info registers` lines as register name -> raw value (hex, or a decimal for some). */
+export function registerValues(body: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of body.split('\n')) {
+    const match = /^(\w+)\s+(0x[0-9a-f]+|-?\d+)\s/.exec(line);
+    if (match) values[match[1]!] = match[2]!;
+  }
+  return values;
+}
+
+/** Names of the symbols of a binary that live in thread-local storage (their nm address is an offset). */
+export async function threadLocalSymbols(binary: string): Promise<Set<string>> {
+  const { stdout } = await execa('readelf', ['-sW', binary]);
+  return new Set([...stdout.matchAll(/^\s*\d+:\s+\S+\s+\d+\s+TLS\s+\S+\s+\S+\s+\S+\s+(\S+)$/gm)].map((m) => m[1]!));
+}
+
+/**
+ * The kernel rewrites each thread's rseq area (cpu_id and friends) whenever the thread returns to user space,
+ * so the dump and the truth, taken moments apart, may see different CPUs there. Zeroes those bytes in
+ * `buffers` (which hold memory starting at `start`) so that they are not compared.
+ */
+export function maskKernelOwned(checkpoint: Checkpoint, pid: number, start: bigint, buffers: Buffer[]): void {
+  const process = checkpoint.process(pid);
+  for (const tid of process.tids) {
+    const rseq = process.core(tid).thread?.rseq;
+    if (!rseq) continue;
+    for (const buffer of buffers) {
+      const from = rseq.abiPointer - start;
+      if (from < 0n || from >= BigInt(buffer.length)) continue;
+      buffer.fill(0, Number(from), Math.min(buffer.length, Number(from) + rseq.abiSize));
+    }
+  }
 }

@@ -3,34 +3,9 @@
  * processes as inferiors, the same threads with the same names, the same backtraces with the same locals
  * (`thread apply all bt full`, frame by frame), the same register values, and the same globals.
  */
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CHECKPOINT_NAMES, checkpointAvailability, imagesDir, loadTruth, type CheckpointName } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, threadBlocks } from './gdb-session.js';
-
-/** Names of the symbols of a binary that live in thread-local storage (their nm address is an offset). */
-async function threadLocalSymbols(binary: string): Promise<Set<string>> {
-  const { stdout } = await execa('readelf', ['-sW', binary]);
-  return new Set([...stdout.matchAll(/^\s*\d+:\s+\S+\s+\d+\s+TLS\s+\S+\s+\S+\s+\S+\s+(\S+)$/gm)].map((m) => m[1]!));
-}
-
-/** gdb's `info registers` lines: name, raw hex value, natural value. */
-function registerValues(body: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of body.split('\n')) {
-    const match = /^(\w+)\s+(0x[0-9a-f]+|-?\d+)\s/.exec(line);
-    if (match) values[match[1]!] = match[2]!;
-  }
-  return values;
-}
-
-/** Lines of a backtrace that do not depend on how gdb reached the process (thread headers are compared apart). */
-function normalizedBacktrace(body: string): string {
-  return body
-    .split('\n')
-    .map((line) => line.trimEnd())
-    .join('\n');
-}
+import { frameFunctions, gdbOnCheckpoint, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
 
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');
 

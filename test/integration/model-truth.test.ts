@@ -16,6 +16,7 @@ import {
   type CheckpointName,
   type MappingTruth,
 } from '../helpers/checkpoints.js';
+import { maskKernelOwned } from './gdb-session.js';
 
 const NEVER_DUMPED = new Set(['[vvar]', '[vvar_vclock]', '[vsyscall]']);
 const opened: Checkpoint[] = [];
@@ -37,23 +38,6 @@ function mergedTruthMaps(maps: readonly MappingTruth[]): Array<{ start: bigint; 
     else out.push(entry);
   }
   return out;
-}
-
-/**
- * The kernel rewrites each thread's rseq area (cpu_id and friends) whenever the thread returns to user space,
- * so the dump and the truth, taken moments apart, may see different CPUs there. Those bytes are not compared.
- */
-function maskKernelOwned(checkpoint: Checkpoint, pid: number, start: bigint, buffers: Buffer[]): void {
-  const process = checkpoint.process(pid);
-  for (const tid of process.tids) {
-    const rseq = process.core(tid).thread?.rseq;
-    if (!rseq) continue;
-    for (const buffer of buffers) {
-      const from = rseq.abiPointer - start;
-      if (from < 0n || from >= BigInt(buffer.length)) continue;
-      buffer.fill(0, Number(from), Math.min(buffer.length, Number(from) + rseq.abiSize));
-    }
-  }
 }
 
 for (const name of CHECKPOINT_NAMES) {
