@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IMG_COMMON } from '../../src/images/magic.js';
+import { ImageError } from '../../src/errors.js';
+import { ImageDirectory } from '../../src/images/directory.js';
+import { IMG_COMMON, Magic } from '../../src/images/magic.js';
 import { messageType } from '../../src/images/schema.js';
 
 /** A protobuf entry to encode: type name and plain field values. */
@@ -47,4 +49,36 @@ export function imageDir(files: Record<string, Buffer>): string {
   const dir = mkdtempSync(join(scratch(), 'images-'));
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   return dir;
+}
+
+/** Writes `files` into a fresh directory and opens it as a checkpoint images directory. */
+export function openImageDir(files: Record<string, Buffer>): ImageDirectory {
+  return ImageDirectory.openRoot(imageDir(files));
+}
+
+/** Runs `action`, which must throw an ImageError, and returns that error. */
+export function catchImageError(action: () => unknown): ImageError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ImageError) return error;
+    throw error;
+  }
+  throw new Error('expected an ImageError');
+}
+
+/** Size of a page in the images the tests build. */
+export const PAGE = 4096;
+
+/** Whole pages, each filled with one byte value. */
+export function pages(...fills: number[]): Buffer {
+  return Buffer.concat(fills.map((fill) => Buffer.alloc(PAGE, fill)));
+}
+
+/** A pagemap image naming pages-`pagesId`.img, with runs of [vaddr, page count, flags]. */
+export function pagemapImage(pagesId: number, runs: Array<[number, number, number]>): Buffer {
+  return image(Magic.pagemap, [
+    { type: 'PagemapHead', fields: { pages_id: pagesId } },
+    ...runs.map(([vaddr, count, flags]) => ({ type: 'PagemapEntry', fields: { vaddr, compat_nr_pages: count, nr_pages: count, flags } })),
+  ]);
 }

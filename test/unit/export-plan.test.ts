@@ -16,29 +16,16 @@ import { planCore } from '../../src/export/coredump.js';
 import { NT } from '../../src/export/elf.js';
 import { GUARD_REASON, planProcessMemory, planRegion, withGuards, type Span } from '../../src/export/plan.js';
 import { ImageDirectory } from '../../src/images/directory.js';
-import { Magic } from '../../src/images/magic.js';
 import { RootFile } from '../../src/model/backing-file.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
 import { RootFs } from '../../src/rootfs/resolve.js';
 import { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } from '../helpers/checkpoints.js';
-import { image, imageDir } from './build-image.js';
+import { imageDir, PAGE, pagemapImage, pages } from './build-image.js';
 
-const PAGE = 4096;
 const scratch = mkdtempSync(join(tmpdir(), 'criu-gdb-export-plan-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-function pages(...fills: number[]): Buffer {
-  return Buffer.concat(fills.map((fill) => Buffer.alloc(PAGE, fill)));
-}
-
-function pagemap(pagesId: number, runs: Array<[number, number, number]>): Buffer {
-  return image(Magic.pagemap, [
-    { type: 'PagemapHead', fields: { pages_id: pagesId } },
-    ...runs.map(([vaddr, count, flags]) => ({ type: 'PagemapEntry', fields: { vaddr, compat_nr_pages: count, nr_pages: count, flags } })),
-  ]);
-}
 
 /** Checks that the spans cover [start, end) in order and that the reader agrees with each one. */
 function expectReaderAgrees(memory: MemoryReader, spans: readonly Span[], start: bigint, end: bigint): void {
@@ -66,12 +53,12 @@ describe('memory plan', () => {
     const final = join(root, 'final');
     mkdirSync(pre);
     mkdirSync(final);
-    writeFileSync(join(pre, 'pagemap-7.img'), pagemap(1, [[BASE + PAGE, 1, PE_PRESENT]]));
+    writeFileSync(join(pre, 'pagemap-7.img'), pagemapImage(1, [[BASE + PAGE, 1, PE_PRESENT]]));
     writeFileSync(join(pre, 'pages-1.img'), pages(0xb1));
     // present, parent (there), hole, present, lazy, parent (missing there), hole
     writeFileSync(
       join(final, 'pagemap-7.img'),
-      pagemap(2, [
+      pagemapImage(2, [
         [BASE, 1, PE_PRESENT],
         [BASE + PAGE, 1, PE_PARENT],
         [BASE + 3 * PAGE, 1, PE_PRESENT],
@@ -91,7 +78,7 @@ describe('memory plan', () => {
   });
 
   it('keeps the readable part of a short pages file and no more', () => {
-    const path = imageDir({ 'pagemap-7.img': pagemap(1, [[BASE, 3, PE_PRESENT]]), 'pages-1.img': pages(1) });
+    const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 3, PE_PRESENT]]), 'pages-1.img': pages(1) });
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 3 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region]);
     const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
@@ -110,9 +97,9 @@ describe('memory plan', () => {
     const file = new RootFile(new RootFs(root), { path: '/lib/data.bin', size: BigInt(PAGE + 100) });
     const missing = new RootFile(new RootFs(root), { path: '/lib/gone.bin', size: 10n });
     const dump = imageDir({
-      'pagemap-7.img': pagemap(1, [[0x500000, 1, PE_PRESENT]]),
+      'pagemap-7.img': pagemapImage(1, [[0x500000, 1, PE_PRESENT]]),
       'pages-1.img': pages(0x77),
-      'pagemap-shmem-99.img': pagemap(3, [[2 * PAGE, 1, PE_PRESENT]]),
+      'pagemap-shmem-99.img': pagemapImage(3, [[2 * PAGE, 1, PE_PRESENT]]),
       'pages-3.img': pages(0x5e),
     });
     const regions: MemoryRegion[] = [

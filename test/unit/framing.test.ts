@@ -1,27 +1,16 @@
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImageError } from '../../src/errors.js';
 import { ImageDirectory } from '../../src/images/directory.js';
 import { EntryReader } from '../../src/images/framing.js';
 import { IMG_COMMON, Magic } from '../../src/images/magic.js';
 import { readPstree } from '../../src/images/pstree.js';
-import { frame, image, imageDir } from './build-image.js';
+import { catchImageError, frame, image, imageDir } from './build-image.js';
 
 const tree = [
   { type: 'PstreeEntry', fields: { pid: 10, ppid: 1, pgid: 10, sid: 10, threads: [10, 11] } },
   { type: 'PstreeEntry', fields: { pid: 12, ppid: 10, pgid: 10, sid: 10, threads: [12] } },
 ];
-
-function catchError(action: () => unknown): ImageError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ImageError) return error;
-    throw error;
-  }
-  throw new Error('expected an ImageError');
-}
 
 describe('image framing', () => {
   it('reads every entry after the common and image magic', () => {
@@ -39,7 +28,7 @@ describe('image framing', () => {
 
   it('names the image and offset when the magic is wrong', () => {
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': image(Magic.core, tree) }));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('bad-magic');
     expect(error.message).toBe('pstree.img: has magic 0x55053847, expected 0x50273030 (at offset 4)');
   });
@@ -49,7 +38,7 @@ describe('image framing', () => {
     huge.writeUInt32LE(0xfffffff0);
     const bytes = Buffer.concat([image(Magic.pstree, tree.slice(0, 1)), huge, Buffer.from([1, 2, 3])]);
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': bytes }));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('truncated');
     expect(error.offset).toBe(8 + frame(tree[0]!).length);
     expect(error.message).toMatch(/^pstree\.img: entry of 4294967280 bytes runs past the end of the file \(3 bytes left\)/);
@@ -58,13 +47,13 @@ describe('image framing', () => {
   it('reports an entry cut short at the end of the file', () => {
     const whole = image(Magic.pstree, tree);
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': whole.subarray(0, whole.length - 3) }));
-    expect(catchError(() => readPstree(dir)).code).toBe('truncated');
+    expect(catchImageError(() => readPstree(dir)).code).toBe('truncated');
   });
 
   it('reports a length prefix cut short', () => {
     const whole = Buffer.concat([image(Magic.pstree, tree), Buffer.from([5, 0])]);
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': whole }));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('truncated');
     expect(error.message).toContain("ends inside an entry's length");
   });
@@ -75,7 +64,7 @@ describe('image framing', () => {
     header.writeUInt32LE(IMG_COMMON, 0);
     header.writeUInt32LE(Magic.pstree, 4);
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': Buffer.concat([header, garbage]) }));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('bad-entry');
     expect(error.message).toMatch(/^pstree\.img: PstreeEntry does not decode/);
   });
@@ -87,14 +76,14 @@ describe('image framing', () => {
     header.writeUInt32LE(IMG_COMMON, 0);
     header.writeUInt32LE(Magic.pstree, 4);
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': Buffer.concat([header, onlyPid]) }));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('bad-entry');
     expect(error.message).toContain('ppid');
   });
 
   it('reports a missing image by name', () => {
     const dir = ImageDirectory.openRoot(imageDir({}));
-    const error = catchError(() => readPstree(dir));
+    const error = catchImageError(() => readPstree(dir));
     expect(error.code).toBe('missing');
     expect(error.message).toBe('pstree.img: image is missing');
   });
@@ -103,14 +92,14 @@ describe('image framing', () => {
     const path = imageDir({});
     writeFileSync(join(path, 'real.img'), image(Magic.pstree, tree));
     symlinkSync(join(path, 'real.img'), join(path, 'pstree.img'));
-    const error = catchError(() => readPstree(ImageDirectory.openRoot(path)));
+    const error = catchImageError(() => readPstree(ImageDirectory.openRoot(path)));
     expect(error.code).toBe('unreadable');
     expect(error.message).toContain('symbolic link');
   });
 
   it('refuses a repeated process id', () => {
     const dir = ImageDirectory.openRoot(imageDir({ 'pstree.img': image(Magic.pstree, [tree[0]!, tree[0]!]) }));
-    expect(catchError(() => readPstree(dir)).code).toBe('bad-value');
+    expect(catchImageError(() => readPstree(dir)).code).toBe('bad-value');
   });
 
   it('keeps the offset of each entry', () => {

@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ImageError } from '../../src/errors.js';
-import { ImageDirectory } from '../../src/images/directory.js';
 import { fdinfoNumber, readFdinfo } from '../../src/images/fdinfo.js';
 import { readFileTable, type FileDescription } from '../../src/images/files.js';
 import { ghostImageName, readGhostContent, readGhostFile } from '../../src/images/ghost.js';
@@ -17,7 +15,7 @@ import {
   tcpStateName,
   tcpStreamImageName,
 } from '../../src/images/sockets.js';
-import { frame, image, imageDir, type EntrySpec } from './build-image.js';
+import { catchImageError, frame, image, openImageDir, type EntrySpec } from './build-image.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -54,20 +52,6 @@ function imageWithBlobs(magic: number, parts: ReadonlyArray<EntrySpec | Buffer>)
   return Buffer.concat([head, ...parts.map((p) => (Buffer.isBuffer(p) ? p : frame(p)))]);
 }
 
-function open(files: Record<string, Buffer>): ImageDirectory {
-  return ImageDirectory.openRoot(imageDir(files));
-}
-
-function catchImageError(action: () => unknown): ImageError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ImageError) return error;
-    throw error;
-  }
-  throw new Error('expected an ImageError');
-}
-
 function kindOf<K extends FileDescription['kind']>(table: Map<number, FileDescription>, id: number, kind: K): Extract<FileDescription, { kind: K }> {
   const file = table.get(id);
   expect(file?.kind).toBe(kind);
@@ -78,7 +62,7 @@ function kindOf<K extends FileDescription['kind']>(table: Map<number, FileDescri
 
 describe('fdinfo', () => {
   it('reads descriptors sorted by number, with kind names', () => {
-    const dir = open({
+    const dir = openImageDir({
       'fdinfo-5.img': image(Magic.fdinfo, [
         entry('FdinfoEntry', { id: 3, flags: 1, type: 2, fd: 7 }),
         entry('FdinfoEntry', { id: 1, flags: 0, type: 1, fd: 0 }),
@@ -101,7 +85,7 @@ describe('fdinfo', () => {
   });
 
   it('rejects a repeated descriptor and a missing image', () => {
-    const dir = open({
+    const dir = openImageDir({
       'fdinfo-1.img': image(Magic.fdinfo, [
         entry('FdinfoEntry', { id: 1, flags: 0, type: 1, fd: 4 }),
         entry('FdinfoEntry', { id: 2, flags: 0, type: 1, fd: 4 }),
@@ -182,7 +166,7 @@ function fullFilesImage(): Record<string, Buffer> {
 }
 
 describe('files.img', () => {
-  const table = readFileTable(open(fullFilesImage()));
+  const table = readFileTable(openImageDir(fullFilesImage()));
 
   it('decodes regular files with build-id', () => {
     const file = kindOf(table, 1, 'reg');
@@ -248,14 +232,14 @@ describe('files.img', () => {
   });
 
   it('gives an empty table when there are no file images', () => {
-    expect(readFileTable(open({})).size).toBe(0);
+    expect(readFileTable(openImageDir({})).size).toBe(0);
   });
 });
 
 // ---- old per-kind images ------------------------------------------------------------------------
 
 describe('per-kind images of old dumps', () => {
-  const dir = open({
+  const dir = openImageDir({
     'reg-files.img': image(Magic.regFiles, [
       entry('RegFileEntry', reg(1, '/var/log/x')),
       entry('RegFileEntry', reg(5, '/dev/tty1')),
@@ -305,7 +289,7 @@ describe('ghost files', () => {
   const ghostHeaderLength = image(Magic.ghostFile, [ghostEntry]).length;
 
   it('records where the inline contents start and reads them', () => {
-    const dir = open({
+    const dir = openImageDir({
       'files.img': image(Magic.files, [fileEntry(1, 'reg', reg(10, '/tmp/gone.txt'))]),
       'remap-fpath.img': image(Magic.remapFpath, [entry('RemapFilePathEntry', { orig_id: 10, remap_id: 0x1a, remap_type: 1 })]),
       'ghost-file-1a.img': imageWithBlobs(Magic.ghostFile, [ghostEntry, Buffer.from('deleted contents')]),
@@ -319,7 +303,7 @@ describe('ghost files', () => {
   });
 
   it('reads chunked contents with holes', () => {
-    const dir = open({
+    const dir = openImageDir({
       'ghost-file-2.img': imageWithBlobs(Magic.ghostFile, [
         entry('GhostFileEntry', { uid: 0, gid: 0, mode: 0o100644, chunks: true, size: 20000 }),
         entry('GhostChunkEntry', { len: 4, off: 0 }),
@@ -339,7 +323,7 @@ describe('ghost files', () => {
   });
 
   it('rejects chunks outside the file and a remap to a missing ghost', () => {
-    const dir = open({
+    const dir = openImageDir({
       'ghost-file-3.img': imageWithBlobs(Magic.ghostFile, [
         entry('GhostFileEntry', { uid: 0, gid: 0, mode: 0o100644, chunks: true, size: 10 }),
         entry('GhostChunkEntry', { len: 4, off: 8 }),
@@ -356,7 +340,7 @@ describe('ghost files', () => {
   });
 
   it('treats linked remaps as deleted too', () => {
-    const dir = open({
+    const dir = openImageDir({
       'files.img': image(Magic.files, [fileEntry(1, 'reg', reg(1, '/d/f')), fileEntry(1, 'reg', reg(2, '/d/link_remap.1'))]),
       'remap-fpath.img': image(Magic.remapFpath, [entry('RemapFilePathEntry', { orig_id: 1, remap_id: 2, remap_type: 0 })]),
     });
@@ -378,7 +362,7 @@ describe('shared memory', () => {
   });
 
   it('reads SysV segments kept in pagemaps and inline (old dumps)', () => {
-    const dir = open({
+    const dir = openImageDir({
       'ipcns-shm-9.img': imageWithBlobs(Magic.ipcnsShm, [
         entry('IpcShmEntry', { desc, size: 10000, in_pagemaps: true }),
         entry('IpcShmEntry', { desc: { ...desc, id: 8 }, size: 5 }),
@@ -393,12 +377,12 @@ describe('shared memory', () => {
   });
 
   it('rejects inline contents that run past the image', () => {
-    const dir = open({ 'ipcns-shm-1.img': imageWithBlobs(Magic.ipcnsShm, [entry('IpcShmEntry', { desc, size: 64 }), Buffer.from('ab')]) });
+    const dir = openImageDir({ 'ipcns-shm-1.img': imageWithBlobs(Magic.ipcnsShm, [entry('IpcShmEntry', { desc, size: 64 }), Buffer.from('ab')]) });
     expect(catchImageError(() => readSysvShm(dir, 1)).image).toBe('ipcns-shm-1.img');
   });
 
   it('reads memfd inodes', () => {
-    const dir = open({
+    const dir = openImageDir({
       'memfd.img': image(Magic.memfdInode, [entry('MemfdInodeEntry', { name: '/dev/zero', uid: 0, gid: 0, size: 12288, shmid: 33, seals: 1, inode_id: 1 })]),
     });
     expect(readMemfdInodes(dir).get(1)).toMatchObject({ name: '/dev/zero', shmid: 33, size: 12288n, pagemapImage: 'pagemap-shmem-33.img' });
@@ -425,7 +409,7 @@ describe('socket helpers', () => {
   });
 
   it('reads socket queues and TCP streams', () => {
-    const dir = open({
+    const dir = openImageDir({
       'sk-queues.img': imageWithBlobs(Magic.skQueues, [
         entry('SkQueueEntry', { id_for: 4, length: 3 }),
         Buffer.from('abc'),
@@ -452,12 +436,12 @@ describe('socket helpers', () => {
 describe('damaged file images', () => {
   it('reports a truncated files.img', () => {
     const whole = image(Magic.files, [fileEntry(6, 'efd', { id: 1, flags: 0, fown, counter: 1 })]);
-    const error = catchImageError(() => readFileTable(open({ 'files.img': whole.subarray(0, whole.length - 3) })));
+    const error = catchImageError(() => readFileTable(openImageDir({ 'files.img': whole.subarray(0, whole.length - 3) })));
     expect(error).toMatchObject({ code: 'truncated', image: 'files.img' });
   });
 
   it('reports a wrong magic', () => {
-    const error = catchImageError(() => readFileTable(open({ 'files.img': image(Magic.pipes, []) })));
+    const error = catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.pipes, []) })));
     expect(error).toMatchObject({ code: 'bad-magic', image: 'files.img' });
   });
 
@@ -465,35 +449,35 @@ describe('damaged file images', () => {
     const bad = fileEntry(4, 'isk', {
       id: 1, ino: 1, family: 3, type: 1, proto: 6, state: 1, src_port: 1, dst_port: 1, flags: 0, backlog: 0, fown, opts,
     });
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, [bad]) })))).toMatchObject({ code: 'bad-value', image: 'files.img' });
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, [bad]) })))).toMatchObject({ code: 'bad-value', image: 'files.img' });
     const badPort = fileEntry(4, 'isk', {
       id: 1, ino: 1, family: 2, type: 1, proto: 6, state: 1, src_port: 70000, dst_port: 1, flags: 0, backlog: 0, src_addr: [0], fown, opts,
     });
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, [badPort]) }))).code).toBe('bad-value');
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, [badPort]) }))).code).toBe('bad-value');
     const badAddress = fileEntry(4, 'isk', {
       id: 1, ino: 1, family: 10, type: 1, proto: 6, state: 1, src_port: 1, dst_port: 1, flags: 0, backlog: 0, src_addr: [1, 2], fown, opts,
     });
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, [badAddress]) }))).code).toBe('bad-value');
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, [badAddress]) }))).code).toBe('bad-value');
   });
 
   it('reports a file entry without its description, a repeated id, and dangling references', () => {
     const noPayload = entry('FileEntry', { type: 1, id: 3 });
     const offset = image(Magic.files, []).length;
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, [noPayload]) })))).toMatchObject({
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, [noPayload]) })))).toMatchObject({
       code: 'bad-value',
       image: 'files.img',
       offset,
     });
     const twice = [fileEntry(6, 'efd', { id: 1, flags: 0, fown, counter: 1 }), fileEntry(6, 'efd', { id: 1, flags: 0, fown, counter: 2 })];
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, twice) }))).code).toBe('bad-value');
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, twice) }))).code).toBe('bad-value');
     const memfd = [fileEntry(18, 'memfd', { id: 1, flags: 2, pos: 0, fown, inode_id: 5 })];
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, memfd) }))).code).toBe('bad-value');
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, memfd) }))).code).toBe('bad-value');
     const tty = [fileEntry(11, 'tty', { id: 1, tty_info_id: 2, flags: 2, fown })];
-    expect(catchImageError(() => readFileTable(open({ 'files.img': image(Magic.files, tty) }))).code).toBe('bad-value');
+    expect(catchImageError(() => readFileTable(openImageDir({ 'files.img': image(Magic.files, tty) }))).code).toBe('bad-value');
   });
 
   it('reports an undecodable entry in an old per-kind image with its name', () => {
     const garbage = Buffer.concat([image(Magic.pipes, []), Buffer.from([3, 0, 0, 0, 0xff, 0xff, 0xff])]);
-    expect(catchImageError(() => readFileTable(open({ 'pipes.img': garbage })))).toMatchObject({ code: 'bad-entry', image: 'pipes.img' });
+    expect(catchImageError(() => readFileTable(openImageDir({ 'pipes.img': garbage })))).toMatchObject({ code: 'bad-entry', image: 'pipes.img' });
   });
 });

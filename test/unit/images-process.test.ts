@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImageError } from '../../src/errors.js';
 import { readCore, taskStateName } from '../../src/images/core.js';
 import { readCreds } from '../../src/images/creds.js';
-import { ImageDirectory } from '../../src/images/directory.js';
 import { readFs } from '../../src/images/fs.js';
 import { readIds } from '../../src/images/ids.js';
 import { readInventory } from '../../src/images/inventory.js';
@@ -19,24 +17,10 @@ import { RLIM_INFINITY, readRlimits } from '../../src/images/rlimits.js';
 import { readSigactions } from '../../src/images/sigactions.js';
 import { decodeSiginfo, readSharedSignals, readThreadSignals, signalName } from '../../src/images/signals.js';
 import { readTimers } from '../../src/images/timers.js';
-import { type EntrySpec, image, imageDir } from './build-image.js';
+import { catchImageError, image, openImageDir, type EntrySpec } from './build-image.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
-
-function open(files: Record<string, Buffer>): ImageDirectory {
-  return ImageDirectory.openRoot(imageDir(files));
-}
-
-function catchError(action: () => unknown): ImageError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ImageError) return error;
-    throw error;
-  }
-  throw new Error('expected an ImageError');
-}
 
 /** 64-bit values go through protobufjs as decimal strings. */
 const u = (value: bigint): string => value.toString();
@@ -150,7 +134,7 @@ function mmFields(vmas: Array<Record<string, unknown>>, extra: Record<string, un
 
 describe('inventory.img', () => {
   it('decodes the dump-wide facts', () => {
-    const dir = open({
+    const dir = openImageDir({
       'inventory.img': image(
         Magic.inventory,
         [{
@@ -172,13 +156,13 @@ describe('inventory.img', () => {
   });
 
   it('leaves unrecorded parts undefined and refuses unknown versions', () => {
-    const old = open({ 'inventory.img': image(Magic.inventory, [{ type: 'InventoryEntry', fields: { img_version: 1 } }], { common: false }) });
+    const old = openImageDir({ 'inventory.img': image(Magic.inventory, [{ type: 'InventoryEntry', fields: { img_version: 1 } }], { common: false }) });
     const inv = readInventory(old);
     expect(inv.networkLockMethod).toBeUndefined();
     expect(inv.rootIds).toBeUndefined();
     expect(inv.pluginsRecorded).toBe(false);
-    const bad = open({ 'inventory.img': image(Magic.inventory, [{ type: 'InventoryEntry', fields: { img_version: 9 } }], { common: false }) });
-    const error = catchError(() => readInventory(bad));
+    const bad = openImageDir({ 'inventory.img': image(Magic.inventory, [{ type: 'InventoryEntry', fields: { img_version: 9 } }], { common: false }) });
+    const error = catchImageError(() => readInventory(bad));
     expect(error.code).toBe('bad-value');
     expect(error.image).toBe('inventory.img');
   });
@@ -186,7 +170,7 @@ describe('inventory.img', () => {
 
 describe('ids-PID.img', () => {
   it('reads the ids image, falls back to the core, else undefined', () => {
-    const dir = open({
+    const dir = openImageDir({
       'ids-10.img': image(Magic.ids, [{ type: 'TaskKobjIds', fields: { vm_id: 1, files_id: 2, fs_id: 3, sighand_id: 4, net_ns_id: 9 } }]),
       'core-20.img': core({ mtype: 1, ids: { vm_id: 5, files_id: 6, fs_id: 7, sighand_id: 8 } }),
       'core-30.img': core({ mtype: 1 }),
@@ -199,7 +183,7 @@ describe('ids-PID.img', () => {
 });
 
 describe('core-TID.img: x86-64 registers', () => {
-  const dir = open({
+  const dir = openImageDir({
     'core-10.img': core({ mtype: 'X86_64', thread_info: x86ThreadInfo(fullXsave), tc: taskCore(), thread_core: threadCore({ comm: 'main' }) }),
     'core-11.img': core({ mtype: 1, thread_info: x86ThreadInfo({ xstate_bv: u(0x3n), ymmh_space: words32(pattern(256, 0x40)) }), thread_core: threadCore() }),
     'core-12.img': core({ mtype: 1, thread_info: x86ThreadInfo(undefined), thread_core: threadCore() }),
@@ -254,21 +238,21 @@ describe('core-TID.img: x86-64 registers', () => {
 
   it('refuses a register block of the wrong size', () => {
     const info = x86ThreadInfo({ ...fullXsave, zmm_upper: ['1', '2'] });
-    const bad = open({ 'core-13.img': core({ mtype: 1, thread_info: info }) });
-    const error = catchError(() => readCore(bad, 13));
+    const bad = openImageDir({ 'core-13.img': core({ mtype: 1, thread_info: info }) });
+    const error = catchImageError(() => readCore(bad, 13));
     expect(error.code).toBe('bad-value');
     expect(error.image).toBe('core-13.img');
     expect(error.problem).toMatch(/ZMM_Hi256/);
     const shortSt = x86ThreadInfo(undefined);
     (shortSt.fpregs as Record<string, unknown>).st_space = [1, 2, 3];
-    expect(catchError(() => readCore(open({ 'core-14.img': core({ mtype: 1, thread_info: shortSt }) }), 14)).code).toBe('bad-value');
+    expect(catchImageError(() => readCore(openImageDir({ 'core-14.img': core({ mtype: 1, thread_info: shortSt }) }), 14)).code).toBe('bad-value');
   });
 });
 
 describe('core-TID.img: AArch64 registers', () => {
   it('splits v0..v31 from word pairs, low word first', () => {
     const vregs = Array.from({ length: 64 }, (_, i) => u(BigInt(i) * 0x0101010101010101n));
-    const dir = open({
+    const dir = openImageDir({
       'core-7.img': core({
         mtype: 'AARCH64',
         ti_aarch64: {
@@ -289,8 +273,8 @@ describe('core-TID.img: AArch64 registers', () => {
     expect(r.v[1]!.toString('hex')).toBe('0202020202020202' + '0303030303030303');
     expect(r.fpcr).toBe(0x3000000);
     expect(r.pac).toEqual({ apga: (2n << 64n) | 1n });
-    const bad = open({ 'core-8.img': core({ mtype: 3, ti_aarch64: { clear_tid_addr: 0, tls: 0, gpregs: { regs: [1], sp: 0, pc: 0, pstate: 0 }, fpsimd: { vregs, fpsr: 0, fpcr: 0 } } }) });
-    expect(catchError(() => readCore(bad, 8)).code).toBe('bad-value');
+    const bad = openImageDir({ 'core-8.img': core({ mtype: 3, ti_aarch64: { clear_tid_addr: 0, tls: 0, gpregs: { regs: [1], sp: 0, pc: 0, pstate: 0 }, fpsimd: { vregs, fpsr: 0, fpcr: 0 } } }) });
+    expect(catchImageError(() => readCore(bad, 8)).code).toBe('bad-value');
   });
 });
 
@@ -298,7 +282,7 @@ describe('core-TID.img: task and thread state (current layout)', () => {
   const sigactions = Array.from({ length: 62 }, (_, i) => ({
     sigaction: i === 0 ? u(0x401000n) : i === 11 ? 1 : 0, flags: u(0x14000000n), restorer: u(0x7f0000001000n), mask: i === 0 ? u(0x4000n) : 0, compat_sigaction: false,
   }));
-  const dir = open({
+  const dir = openImageDir({
     'core-10.img': core({
       mtype: 1,
       thread_info: x86ThreadInfo(fullXsave),
@@ -373,7 +357,7 @@ describe('core-TID.img: task and thread state (current layout)', () => {
   });
 
   it('gives no registers for a zombie and leaves optional parts undefined', () => {
-    const z = open({ 'core-5.img': core({ mtype: 1, tc: taskCore({ task_state: 6, exit_code: 9 }) }) });
+    const z = openImageDir({ 'core-5.img': core({ mtype: 1, tc: taskCore({ task_state: 6, exit_code: 9 }) }) });
     const c = readCore(z, 5);
     expect(c.registers).toBeUndefined();
     expect(c.thread).toBeUndefined();
@@ -390,7 +374,7 @@ describe('core-TID.img: task and thread state (current layout)', () => {
 });
 
 describe('core-TID.img: older layouts', () => {
-  const dir = open({
+  const dir = openImageDir({
     // Leader of an old dump: no per-thread comm, creds, signal queues, sigactions, rlimits or timers in the core.
     'core-20.img': core({ mtype: 1, thread_info: x86ThreadInfo(undefined), tc: taskCore({ comm: 'oldproc' }), thread_core: threadCore() }),
     'core-21.img': core({ mtype: 1, thread_info: x86ThreadInfo(undefined), thread_core: threadCore() }),
@@ -430,11 +414,11 @@ describe('core-TID.img: older layouts', () => {
   });
 
   it('refuses an itimers image without exactly three timers', () => {
-    const bad = open({
+    const bad = openImageDir({
       'core-20.img': core({ mtype: 1, tc: taskCore() }),
       'itimers-20.img': image(Magic.itimers, [{ type: 'ItimerEntry', fields: { isec: 1, iusec: 0, vsec: 0, vusec: 0 } }]),
     });
-    const error = catchError(() => readTimers(bad, 20));
+    const error = catchImageError(() => readTimers(bad, 20));
     expect(error.code).toBe('bad-value');
     expect(error.image).toBe('itimers-20.img');
   });
@@ -448,7 +432,7 @@ describe('wire compatibility with CRIU field numbers', () => {
     const tc = Buffer.from([0x08, 1, 0x10, 0, 0x18, 0, 0x20, 0, 0x28, 0, 0x32, 1, 0x70, 0x68, 7]);
     const th = Buffer.from([0x08, 16, 0x10, 24, 0x40, 15, 0x6a, 1, 0x74]);
     const payload = Buffer.concat([Buffer.from([0x08, 1, 0x1a, tc.length]), tc, Buffer.from([0x2a, th.length]), th]);
-    const c = readCore(open({ 'core-3.img': rawImage(Magic.core, payload) }), 3);
+    const c = readCore(openImageDir({ 'core-3.img': rawImage(Magic.core, payload) }), 3);
     expect(c.task).toMatchObject({ comm: 'p', loginuid: 7, taskState: 'alive' });
     expect(c.thread).toMatchObject({ futexRobustList: 16n, futexRobustListLen: 24, pdeathsig: 15, comm: 't' });
   });
@@ -457,28 +441,28 @@ describe('wire compatibility with CRIU field numbers', () => {
 describe('core-TID.img damage', () => {
   it('reports a missing, truncated or mislabelled core with its name', () => {
     const good = core({ mtype: 1, tc: taskCore() });
-    const dir = open({
+    const dir = openImageDir({
       'core-1.img': good.subarray(0, good.length - 3),
       'core-2.img': image(Magic.mm, [{ type: 'CoreEntry', fields: { mtype: 1 } }]),
       'core-4.img': rawImage(Magic.core, Buffer.from([0x2a, 0x04, 0x08, 0x01, 0x10, 0x02])),
     });
-    expect(catchError(() => readCore(dir, 1))).toMatchObject({ code: 'truncated', image: 'core-1.img' });
-    expect(catchError(() => readCore(dir, 2))).toMatchObject({ code: 'bad-magic', image: 'core-2.img' });
-    expect(catchError(() => readCore(dir, 3))).toMatchObject({ code: 'missing', image: 'core-3.img' });
+    expect(catchImageError(() => readCore(dir, 1))).toMatchObject({ code: 'truncated', image: 'core-1.img' });
+    expect(catchImageError(() => readCore(dir, 2))).toMatchObject({ code: 'bad-magic', image: 'core-2.img' });
+    expect(catchImageError(() => readCore(dir, 3))).toMatchObject({ code: 'missing', image: 'core-3.img' });
     // Only a thread_core: the required machine type is missing.
-    expect(catchError(() => readCore(dir, 4))).toMatchObject({ code: 'bad-entry', image: 'core-4.img' });
+    expect(catchImageError(() => readCore(dir, 4))).toMatchObject({ code: 'bad-entry', image: 'core-4.img' });
   });
 
   it('refuses bad siginfo blobs and out-of-range timer fractions', () => {
-    const dir = open({
+    const dir = openImageDir({
       'core-1.img': core({ mtype: 1, tc: taskCore({ signals_s: { signals: [{ siginfo: Buffer.alloc(40) }] } }) }),
       'core-2.img': core({ mtype: 1, tc: taskCore({ timers: { real: { isec: 0, iusec: 1000000, vsec: 0, vusec: 0 }, virt: { isec: 0, iusec: 0, vsec: 0, vusec: 0 }, prof: { isec: 0, iusec: 0, vsec: 0, vusec: 0 } } }) }),
       'signal-p-3.img': image(Magic.signal, [{ type: 'SiginfoEntry', fields: { siginfo: siginfo(0, 0) } }]),
       'core-3.img': core({ mtype: 1, thread_core: threadCore() }),
     });
-    expect(catchError(() => readCore(dir, 1))).toMatchObject({ code: 'bad-value', image: 'core-1.img' });
-    expect(catchError(() => readCore(dir, 2))).toMatchObject({ code: 'bad-value', image: 'core-2.img' });
-    expect(catchError(() => readThreadSignals(dir, 3))).toMatchObject({ code: 'bad-value', image: 'signal-p-3.img' });
+    expect(catchImageError(() => readCore(dir, 1))).toMatchObject({ code: 'bad-value', image: 'core-1.img' });
+    expect(catchImageError(() => readCore(dir, 2))).toMatchObject({ code: 'bad-value', image: 'core-2.img' });
+    expect(catchImageError(() => readThreadSignals(dir, 3))).toMatchObject({ code: 'bad-value', image: 'signal-p-3.img' });
   });
 });
 
@@ -507,7 +491,7 @@ describe('mm-PID.img', () => {
   ];
 
   it('decodes the bounds, auxv and mappings', () => {
-    const dir = open({ 'mm-10.img': image(Magic.mm, [{ type: 'MmEntry', fields: mmFields(vmas, { dumpable: 1, thp_disabled: false }) }]) });
+    const dir = openImageDir({ 'mm-10.img': image(Magic.mm, [{ type: 'MmEntry', fields: mmFields(vmas, { dumpable: 1, thp_disabled: false }) }]) });
     const mm = readMm(dir, 10);
     expect(mm).toMatchObject({ startCode: 0x400000n, brk: 0x623000n, argStart: 0x7ffc1000n, envEnd: 0x7ffc1100n, exeFileId: 3, dumpable: 1, thpDisabled: false });
     expect(mm.auxv).toHaveLength(6);
@@ -531,7 +515,7 @@ describe('mm-PID.img', () => {
   });
 
   it('falls back to vmas-PID.img for the oldest dumps', () => {
-    const dir = open({
+    const dir = openImageDir({
       'mm-10.img': image(Magic.mm, [{ type: 'MmEntry', fields: mmFields([]) }]),
       'vmas-10.img': image(Magic.vmas, vmas.slice(0, 2).map((fields): EntrySpec => ({ type: 'VmaEntry', fields }))),
     });
@@ -548,23 +532,23 @@ describe('mm-PID.img', () => {
       ['auxv', mmFields([], { mm_saved_auxv: ['1', '2', '3'] })],
     ];
     for (const [what, fields] of cases) {
-      const dir = open({ 'mm-4.img': image(Magic.mm, [{ type: 'MmEntry', fields }]) });
-      const error = catchError(() => readMm(dir, 4));
+      const dir = openImageDir({ 'mm-4.img': image(Magic.mm, [{ type: 'MmEntry', fields }]) });
+      const error = catchImageError(() => readMm(dir, 4));
       expect(error.code, what).toBe('bad-value');
       expect(error.image, what).toBe('mm-4.img');
     }
-    const badVmas = open({
+    const badVmas = openImageDir({
       'mm-5.img': image(Magic.mm, [{ type: 'MmEntry', fields: mmFields([]) }]),
       'vmas-5.img': image(Magic.vmas, [{ type: 'VmaEntry', fields: vma(0x2000n, 0x1000n, 0x201) }]),
     });
-    expect(catchError(() => readMm(badVmas, 5))).toMatchObject({ code: 'bad-value', image: 'vmas-5.img' });
-    expect(catchError(() => readMm(badVmas, 6))).toMatchObject({ code: 'missing', image: 'mm-6.img' });
+    expect(catchImageError(() => readMm(badVmas, 5))).toMatchObject({ code: 'bad-value', image: 'vmas-5.img' });
+    expect(catchImageError(() => readMm(badVmas, 6))).toMatchObject({ code: 'missing', image: 'mm-6.img' });
   });
 });
 
 describe('fs-PID.img', () => {
   it('reads cwd, root and the optional umask', () => {
-    const dir = open({
+    const dir = openImageDir({
       'fs-10.img': image(Magic.fs, [{ type: 'FsEntry', fields: { cwd_id: 4, root_id: 5, umask: 0o22 } }]),
       'fs-11.img': image(Magic.fs, [{ type: 'FsEntry', fields: { cwd_id: 6, root_id: 7 } }]),
     });

@@ -7,20 +7,8 @@ import { RootFile } from '../../src/model/backing-file.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
 import { PagemapIndex, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
-import { image, imageDir } from './build-image.js';
+import { image, imageDir, PAGE, pagemapImage, pages } from './build-image.js';
 
-const PAGE = 4096;
-
-function pages(...fills: number[]): Buffer {
-  return Buffer.concat(fills.map((fill) => Buffer.alloc(PAGE, fill)));
-}
-
-function pagemap(pagesId: number, runs: Array<[number, number, number]>): Buffer {
-  return image(Magic.pagemap, [
-    { type: 'PagemapHead', fields: { pages_id: pagesId } },
-    ...runs.map(([vaddr, count, flags]) => ({ type: 'PagemapEntry', fields: { vaddr, compat_nr_pages: count, nr_pages: count, flags } })),
-  ]);
-}
 
 const BASE = 0x10000;
 
@@ -31,11 +19,11 @@ function incrementalDump(): { dir: ImageDirectory; path: string } {
   const final = join(root, 'final');
   mkdirSync(pre);
   mkdirSync(final);
-  writeFileSync(join(pre, 'pagemap-7.img'), pagemap(1, [[BASE + PAGE, 1, PE_PRESENT], [BASE + 5 * PAGE, 2, PE_PRESENT]]));
+  writeFileSync(join(pre, 'pagemap-7.img'), pagemapImage(1, [[BASE + PAGE, 1, PE_PRESENT], [BASE + 5 * PAGE, 2, PE_PRESENT]]));
   writeFileSync(join(pre, 'pages-1.img'), pages(0xb1, 0xb5, 0xb6));
   writeFileSync(
     join(final, 'pagemap-7.img'),
-    pagemap(2, [
+    pagemapImage(2, [
       [BASE, 1, PE_PRESENT],
       [BASE + PAGE, 1, PE_PARENT],
       [BASE + 3 * PAGE, 1, PE_PRESENT],
@@ -88,7 +76,7 @@ describe('memory reader', () => {
   });
 
   it('says so when the pages file is shorter than the pagemap needs', () => {
-    const path = imageDir({ 'pagemap-7.img': pagemap(1, [[BASE, 2, PE_PRESENT]]), 'pages-1.img': pages(0x11) });
+    const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 2, PE_PRESENT]]), 'pages-1.img': pages(0x11) });
     const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [anonRegion]);
     const read = memory.read(BigInt(BASE), 2 * PAGE);
     expect(read.unavailable).toHaveLength(1);
@@ -97,8 +85,8 @@ describe('memory reader', () => {
 
   it('reads shared memory objects by offset and their holes as zero', () => {
     const path = imageDir({
-      'pagemap-7.img': pagemap(1, []),
-      'pagemap-shmem-99.img': pagemap(3, [[PAGE, 1, PE_PRESENT]]),
+      'pagemap-7.img': pagemapImage(1, []),
+      'pagemap-shmem-99.img': pagemapImage(3, [[PAGE, 1, PE_PRESENT]]),
       'pages-3.img': pages(0x5e),
     });
     const region: MemoryRegion = { start: 0x400000n, end: 0x402000n, content: { type: 'shmem', image: 'pagemap-shmem-99.img', offset: 0n } };
@@ -112,7 +100,7 @@ describe('memory reader', () => {
     mkdirSync(join(root, 'lib'));
     writeFileSync(join(root, 'lib', 'data.bin'), Buffer.alloc(PAGE + 100, 0x33));
     const file = new RootFile(new RootFs(root), { path: '/lib/data.bin', size: BigInt(PAGE + 100) });
-    const dumpPath = imageDir({ 'pagemap-7.img': pagemap(1, [[0x500000, 1, PE_PRESENT]]), 'pages-1.img': pages(0x77) });
+    const dumpPath = imageDir({ 'pagemap-7.img': pagemapImage(1, [[0x500000, 1, PE_PRESENT]]), 'pages-1.img': pages(0x77) });
     const region: MemoryRegion = { start: 0x500000n, end: 0x503000n, content: { type: 'private', holes: { type: 'file', source: file, offset: 0n } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(dumpPath), 'pagemap-7.img', [region]);
     const read = memory.read(0x500000n, 3 * PAGE);
@@ -149,11 +137,11 @@ describe('pagemap decoding', () => {
   });
 
   it('names the image and offset of a damaged entry', () => {
-    const good = pagemap(1, [[BASE, 1, PE_PRESENT]]);
+    const good = pagemapImage(1, [[BASE, 1, PE_PRESENT]]);
     const bad = Buffer.concat([good, Buffer.from([3, 0, 0, 0, 0x08, 0xff, 0xff])]); // vaddr varint never ends
     const dir = ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': bad }));
     expect(() => PagemapIndex.read(dir, 'pagemap-7.img')).toThrow(`pagemap-7.img: varint runs past the end of the entry (at offset ${good.length + 7})`);
-    const overlap = pagemap(1, [[BASE, 2, PE_PRESENT], [BASE + PAGE, 1, PE_PRESENT]]);
+    const overlap = pagemapImage(1, [[BASE, 2, PE_PRESENT], [BASE + PAGE, 1, PE_PRESENT]]);
     expect(() => PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': overlap })), 'pagemap-7.img')).toThrow(/runs overlap at 0x11000/);
   });
 });
