@@ -4,7 +4,8 @@
 # The machine runs Debian bookworm, whose criu (3.17) cannot handle the running kernel. A newer suite's
 # criu and its whole runtime closure (its own libc included) are downloaded with a private apt
 # configuration, unpacked into ${CRIU_GDB_CACHE:-/var/cache/criu-gdb}/criu, and run through that tree's
-# own dynamic loader by the wrapper ${CRIU_GDB_CACHE:-/var/cache/criu-gdb}/bin/criu.
+# own dynamic loader by the wrapper ${CRIU_GDB_CACHE:-/var/cache/criu-gdb}/bin/criu. The private apt part
+# is test/setup/lib/private-apt.sh, shared with install-gdb-versions.sh.
 #
 # Idempotent: when the wrapper exists and `criu check` says "Looks good." nothing is done.
 # Prints the wrapper's path as the last line of its output.
@@ -20,7 +21,6 @@ ROOT="$CACHE/criu"
 WRAPPER="$CACHE/bin/criu"
 APTDIR="$CACHE/apt"
 SUITES="${CRIU_GDB_SUITES:-forky sid trixie}"
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 MIN_VERSION=4.2
 
 log() { printf 'install-criu: %s\n' "$*" >&2; }
@@ -40,107 +40,29 @@ if criu_works; then
 fi
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (criu itself needs root)"
-[ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 is supported"
 
-# Tools this script needs from the system: apt-get, dpkg-deb, gpgv and the Debian archive keyring.
-# They are part of a normal Debian install; if one is missing, install it from the system's own sources.
-missing=()
-command -v gpgv >/dev/null 2>&1 || missing+=(gpgv)
-[ -r "$KEYRING" ] || missing+=(debian-archive-keyring)
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing ${missing[*]} from the system's sources"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PAPT_NAME=install-criu
+# shellcheck source=lib/private-apt.sh
+. "$here/lib/private-apt.sh"
 
+papt_check_host || die "$PAPT_ERROR"
+papt_need_tools || die "$PAPT_ERROR"
 # The Debian archive to use: the one that serves the system's own release, unless overridden.
-find_mirror() {
-  local codename files f
-  codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
-  [ -n "$codename" ] || return 1
-  files=()
-  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
-  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && files+=("$f")
-  done
-  [ "${#files[@]}" -gt 0 ] || return 1
-  awk -v codename="$codename" '
-    # a new file ends the previous deb822 stanza
-    FNR == 1 { if (uris != "" && suites_ok && types_ok) { print uris; exit } uris = ""; suites_ok = 0; types_ok = 0 }
-    # one-line format: deb [options] URI suite components...
-    $1 == "deb" {
-      i = 2
-      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-      if ($(i + 1) == codename) { print $i; exit }
-    }
-    # deb822 format: stanzas separated by blank lines
-    /^[ \t]*$/ { if (uris != "" && suites_ok && types_ok) { print uris; exit } uris = ""; suites_ok = 0; types_ok = 0; next }
-    tolower($1) == "types:" { for (j = 2; j <= NF; j++) if ($j == "deb") types_ok = 1 }
-    tolower($1) == "uris:" { uris = $2 }
-    tolower($1) == "suites:" { for (j = 2; j <= NF; j++) if ($j == codename) suites_ok = 1 }
-    END { if (uris != "" && suites_ok && types_ok) print uris }
-  ' "${files[@]}" | head -n1
-}
-MIRROR="${CRIU_GDB_DEBIAN_MIRROR:-$(find_mirror || true)}"
-[ -n "$MIRROR" ] || die "cannot find the Debian archive in the system's apt sources; set CRIU_GDB_DEBIAN_MIRROR"
-MIRROR="${MIRROR%/}"
-
-# A private apt configuration. APT_CONFIG is read before anything else, and it points every
-# directory (including apt.conf.d) away from the system's, so nothing of the system's apt state is
-# read or written.
-mkdir -p "$APTDIR"/{etc/apt.conf.d,etc/sources.list.d,etc/preferences.d,etc/trusted.gpg.d,lists/partial,archives/partial,cache,state,log}
-: >"$APTDIR/etc/empty.conf"
-: >"$APTDIR/status"
-cat >"$APTDIR/etc/apt.conf" <<EOF
-Dir::Etc::main "$APTDIR/etc/empty.conf";
-Dir::Etc::parts "$APTDIR/etc/apt.conf.d";
-Dir::Etc::SourceList "$APTDIR/etc/sources.list";
-Dir::Etc::SourceParts "$APTDIR/etc/sources.list.d";
-Dir::Etc::Preferences "$APTDIR/etc/preferences";
-Dir::Etc::PreferencesParts "$APTDIR/etc/preferences.d";
-Dir::Etc::Trusted "$APTDIR/etc/trusted.gpg";
-Dir::Etc::TrustedParts "$APTDIR/etc/trusted.gpg.d";
-Dir::State "$APTDIR/state";
-Dir::State::Lists "$APTDIR/lists";
-Dir::State::status "$APTDIR/status";
-Dir::Cache "$APTDIR/cache";
-Dir::Cache::Archives "$APTDIR/archives";
-Dir::Log "$APTDIR/log";
-Debug::NoLocking "true";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-APT::Sandbox::User "root";
-Acquire::Languages "none";
-Acquire::Check-Valid-Until "false";
-EOF
-export APT_CONFIG="$APTDIR/etc/apt.conf"
-# Never let the private configuration leak into commands this script does not mean it for.
-papt_get() { APT_CONFIG="$APTDIR/etc/apt.conf" apt-get "$@"; }
-papt_cache() { APT_CONFIG="$APTDIR/etc/apt.conf" apt-cache "$@"; }
-unset APT_CONFIG
-
-candidate_version() {
-  papt_cache policy criu 2>/dev/null | awk '$1 == "Candidate:" { print $2 }'
-}
+papt_init "$APTDIR" "${CRIU_GDB_DEBIAN_MIRROR:-}" || die "$PAPT_ERROR"
+# The package lists and downloads are only needed to install; keep the cache small.
+trap papt_clean EXIT
 
 chosen=""
 fallback=""
 for suite in $SUITES; do
   log "trying suite $suite"
-  printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$suite" >"$APTDIR/etc/sources.list"
-  rm -rf "$APTDIR/lists" "$APTDIR/cache"
-  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache"
-  if ! papt_get update -qq >"$APTDIR/log/update-$suite.log" 2>&1; then
-    log "apt-get update for $suite failed (see $APTDIR/log/update-$suite.log)"
+  if ! papt_use_suite "$suite"; then
+    log "$PAPT_ERROR"
     continue
   fi
-  if grep -qE '^(W|E):' "$APTDIR/log/update-$suite.log"; then
-    log "apt-get update for $suite warned: $(grep -E '^(W|E):' "$APTDIR/log/update-$suite.log" | head -n3)"
-  fi
-  version="$(candidate_version)"
-  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+  version="$(papt_candidate criu)"
+  if [ -z "$version" ]; then
     log "no criu in $suite"
     continue
   fi
@@ -162,37 +84,18 @@ if [ -z "$chosen" ]; then
     log "WARNING: (SO_PASSCRED/SO_PASSSEC 'Operation not supported'): socket checkpoints will fail."
   fi
   chosen="$fallback"
-  printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$chosen" >"$APTDIR/etc/sources.list"
-  rm -rf "$APTDIR/lists" "$APTDIR/cache"
-  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache"
-  papt_get update -qq >"$APTDIR/log/update-$chosen.log" 2>&1 || die "apt-get update for $chosen failed"
+  papt_use_suite "$chosen" || die "$PAPT_ERROR"
 fi
 
-# With an empty dpkg status file, a simulated install lists the whole runtime closure.
-sim="$(papt_get -s --no-install-recommends install criu libcompel1 2>&1)" || { printf '%s\n' "$sim" >&2; die "simulated install failed"; }
-mapfile -t pkgs < <(awk '$1 == "Inst" { v = $3; gsub(/[()]/, "", v); print $2 "=" v }' <<<"$sim")
-[ "${#pkgs[@]}" -gt 0 ] || { printf '%s\n' "$sim" >&2; die "simulated install listed no packages"; }
-log "closure: ${#pkgs[@]} packages"
-
-# Download (verified against the signed index) into the private archives directory.
-debdir="$APTDIR/archives"
-find "$debdir" -maxdepth 1 -name '*.deb' -delete
-(cd "$debdir" && papt_get download -qq "${pkgs[@]}" >"$APTDIR/log/download.log" 2>&1) || { cat "$APTDIR/log/download.log" >&2; die "download failed"; }
-mapfile -t debs < <(find "$debdir" -maxdepth 1 -name '*.deb' | sort)
-[ "${#debs[@]}" -eq "${#pkgs[@]}" ] || die "expected ${#pkgs[@]} .deb files, found ${#debs[@]}"
-
-# Unpack into a fresh tree, then move it into place.
+# The whole runtime closure (libc included), unpacked into a fresh tree, then moved into place.
+papt_closure criu libcompel1 || die "$PAPT_ERROR"
+log "closure: ${#PAPT_CLOSURE[@]} packages"
 staging="$CACHE/criu.new"
-rm -rf "$staging"
-mkdir -p "$staging"
-for deb in "${debs[@]}"; do
-  dpkg-deb -x "$deb" "$staging"
-done
-loader="usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-[ -e "$staging/$loader" ] || die "the unpacked tree has no $loader"
+papt_unpack "$staging" "${PAPT_CLOSURE[@]}" || die "$PAPT_ERROR"
 [ -x "$staging/usr/sbin/criu" ] || die "the unpacked tree has no usr/sbin/criu"
 rm -rf "$ROOT"
 mv "$staging" "$ROOT"
+loader="$(papt_loader)"
 
 # The wrapper runs criu with the private tree's loader and libraries. --library-path (unlike
 # LD_LIBRARY_PATH) is not inherited by the programs criu starts (sh, ip, iptables, tar), so they
@@ -206,10 +109,6 @@ exec "\$ROOT/$loader" --library-path "\$ROOT/usr/lib/x86_64-linux-gnu:\$ROOT/lib
 EOF
 chmod 755 "$WRAPPER.new"
 mv "$WRAPPER.new" "$WRAPPER"
-
-# The package lists and downloads are only needed to install; keep the cache small.
-find "$debdir" -maxdepth 1 -name '*.deb' -delete
-rm -rf "$APTDIR/lists" "$APTDIR/cache"
 
 out="$("$WRAPPER" check 2>&1)" || true
 if ! grep -q 'Looks good\.' <<<"$out"; then

@@ -13,6 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 bash "$here/install-gdb.sh"
+bash "$here/install-gdb-versions.sh" >/dev/null
 
 # lldb opens the exported core files in test/integration/coredump.test.ts (from the system's own sources).
 if ! command -v lldb >/dev/null 2>&1; then
