@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
-import { escapeBinary, framePacket, hexRunLength, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
+import { binaryRunLength, escapeBinary, framePacket, hexRunLength, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
 import type { ProcessTarget } from './target.js';
 import { RemoteFiles } from './vfile.js';
 
@@ -110,7 +110,9 @@ export class RspConnection {
         return target.oneRegister(this.currentThread, regnum) ?? 'E16';
       }
       case 'm':
-        return this.readMemory(packet.slice(1));
+        return this.readMemory(packet.slice(1), 'hex');
+      case 'x':
+        return this.readMemory(packet.slice(1), 'binary');
       case 'H':
         return this.setThread(packet.slice(2));
       case 'T': {
@@ -162,13 +164,24 @@ export class RspConnection {
     return 'OK';
   }
 
-  private readMemory(args: string): Buffer | string {
+  /**
+   * `m addr,length` (hex) or `x addr,length` (binary, gdb 16 and later): as many bytes from `addr` as the
+   * checkpoint holds in a row, at most half a packet so that any reply fits. Failures use the numeric
+   * error form, the only one both packets allow.
+   */
+  private readMemory(args: string, encoding: 'hex' | 'binary'): Buffer | string {
     const [addressText, lengthText] = args.split(',');
     const address = hexBigInt(addressText ?? '');
-    const length = parseInt(lengthText ?? '', 16);
-    if (address === undefined || Number.isNaN(length) || length < 0) return 'E16';
-    const data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
-    return data.length === 0 && length > 0 ? 'E14' : hexRunLength(data);
+    const length = /^[0-9a-fA-F]{1,8}$/.test(lengthText ?? '') ? parseInt(lengthText!, 16) : Number.NaN;
+    if (address === undefined || Number.isNaN(length)) return 'E16';
+    let data: Buffer;
+    try {
+      data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
+    } catch {
+      return 'E05';
+    }
+    if (data.length === 0 && length > 0) return 'E14';
+    return encoding === 'hex' ? hexRunLength(data) : Buffer.concat([Buffer.from('b'), binaryRunLength(data)]);
   }
 
   private query(packet: string): Reply {
@@ -185,6 +198,7 @@ export class RspConnection {
           'qXfer:auxv:read+',
           'qXfer:exec-file:read+',
           'vContSupported+',
+          'binary-upload+',
         ].join(';');
       case 'QStartNoAckMode':
         this.noAck = true;

@@ -29,9 +29,28 @@ export function framePacket(payload: Buffer | string): Buffer {
 }
 
 /**
- * Run-length encodes `count` printable characters given by `charAt`: a run of one character becomes the
- * character, `*`, and 29 + the number of extra repeats. Counts that would encode as `#` or `$` are avoided.
- * One pass, one allocation (the output is never longer than the input).
+ * Writes `run` copies of `char` at `out[at]`, run-length encoded: a run becomes the character, `*`, and
+ * 29 + the number of extra repeats. Counts that would encode as `#` or `$` are avoided. Returns the new end.
+ */
+function putRun(out: Buffer, at: number, char: number, run: number): number {
+  while (run > 0) {
+    let repeats = run - 1 > 97 ? 97 : run - 1;
+    if (repeats === 6 || repeats === 7) repeats = 5;
+    if (repeats >= 3) {
+      out[at++] = char;
+      out[at++] = 0x2a; // '*'
+      out[at++] = 29 + repeats;
+      run -= repeats + 1;
+    } else {
+      for (; run > 0; run--) out[at++] = char;
+    }
+  }
+  return at;
+}
+
+/**
+ * Run-length encodes `count` printable characters given by `charAt`. One pass, one allocation (the output
+ * is never longer than the input).
  */
 function encodeRuns(count: number, charAt: (index: number) => number): Buffer {
   const out = Buffer.allocUnsafe(count);
@@ -42,18 +61,7 @@ function encodeRuns(count: number, charAt: (index: number) => number): Buffer {
     let run = 1;
     while (i + run < count && charAt(i + run) === char) run++;
     i += run;
-    while (run > 0) {
-      let repeats = run - 1 > 97 ? 97 : run - 1;
-      if (repeats === 6 || repeats === 7) repeats = 5;
-      if (repeats >= 3) {
-        out[length++] = char;
-        out[length++] = 0x2a; // '*'
-        out[length++] = 29 + repeats;
-        run -= repeats + 1;
-      } else {
-        for (; run > 0; run--) out[length++] = char;
-      }
-    }
+    length = putRun(out, length, char, run);
   }
   return out.subarray(0, length);
 }
@@ -92,6 +100,29 @@ export function escapeBinary(data: Buffer): Buffer {
     } else out[at++] = byte;
   }
   return out;
+}
+
+/**
+ * Escapes and run-length encodes memory in one pass: the reply data of an `x` packet. Escaped bytes are
+ * never run-length encoded, since gdb expands runs before it unescapes.
+ */
+export function binaryRunLength(data: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(data.length * 2);
+  let length = 0;
+  let i = 0;
+  while (i < data.length) {
+    const byte = data[i]!;
+    let run = 1;
+    while (i + run < data.length && data[i + run] === byte) run++;
+    i += run;
+    if (NEEDS_ESCAPE.has(byte)) {
+      for (; run > 0; run--) {
+        out[length++] = 0x7d;
+        out[length++] = byte ^ 0x20;
+      }
+    } else length = putRun(out, length, byte, run);
+  }
+  return out.subarray(0, length);
 }
 
 /** Undoes {@link escapeBinary} on a payload gdb sent (X and vFile:pwrite packets). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checksum, escapeBinary, framePacket, hexRunLength, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
+import { binaryRunLength, checksum, escapeBinary, framePacket, hexRunLength, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
 
 describe('remote protocol framing', () => {
   it('frames packets with a modulo-256 checksum', () => {
@@ -69,5 +69,37 @@ describe('hex run-length encoding of memory', () => {
     for (const sample of samples) {
       expect(hexRunLength(sample).equals(runLengthEncode(Buffer.from(sample.toString('hex'))))).toBe(true);
     }
+  });
+});
+
+describe('binary run-length encoding of memory (x packet replies)', () => {
+  /** What gdb does with a reply: expand runs of the byte before `*` at the frame level, then unescape. */
+  function gdbDecode(reply: Buffer): Buffer {
+    const expanded: number[] = [];
+    for (let i = 0; i < reply.length; i++) {
+      if (reply[i] === 0x2a && expanded.length > 0) {
+        const previous = expanded[expanded.length - 1]!;
+        for (let n = reply[++i]! - 29; n > 0; n--) expanded.push(previous);
+      } else expanded.push(reply[i]!);
+    }
+    return unescapeBinary(Buffer.from(expanded));
+  }
+
+  it('round-trips runs of every byte that needs escaping and of plain bytes, with no raw # $ or count # $', () => {
+    for (const byte of [0x00, 0x23, 0x24, 0x2a, 0x7d, 0x41, 0xff]) {
+      for (let run = 1; run <= 200; run += 7) {
+        const data = Buffer.concat([Buffer.from([1, 2]), Buffer.alloc(run, byte), Buffer.from([byte ^ 1])]);
+        const reply = binaryRunLength(data);
+        expect(gdbDecode(reply).equals(data), `byte ${byte} run ${run}`).toBe(true);
+        expect(reply.includes(0x23) || reply.includes(0x24)).toBe(false);
+      }
+    }
+  });
+
+  it('round-trips pseudo-random memory and shrinks a zero page', () => {
+    let seed = 12345;
+    const random = Buffer.from(Array.from({ length: 70_000 }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) & 0xff));
+    expect(gdbDecode(binaryRunLength(random)).equals(random)).toBe(true);
+    expect(binaryRunLength(Buffer.alloc(4096)).length).toBeLessThan(150);
   });
 });
