@@ -3,13 +3,15 @@
  *   - opening: wall time from starting gdb to a printed `bt`, through `criu-gdb DIR -- -batch -ex bt`;
  *   - the same through an ELF core: converting the checkpoint (`criu-gdb coredump`, when built) and gdb on it;
  *   - read throughput through gdb: `dump binary memory` of 256 MiB of distinct data and of 256 MiB of zero
- *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore;
+ *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore,
+ *     for every installed gdb (13 reads hex `m` packets; 16 and later binary `x` packets);
  *   - the helper's peak RSS after those reads.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { gdbMatrix } from '../helpers/gdb-versions.js';
 import { BENCH_WORK, CLI, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
@@ -26,9 +28,9 @@ function timeRuns(runs: number, action: () => void): number {
   return median(times);
 }
 
-function gdb(args: string[]): string {
-  const result = spawnSync('gdb', ['-nx', '-batch', ...args], { encoding: 'utf8', maxBuffer: 64 * MIB });
-  if (result.status !== 0) throw new Error(`gdb failed: ${result.stderr}`);
+function gdb(args: string[], command = 'gdb'): string {
+  const result = spawnSync(command, ['-nx', '-batch', ...args], { encoding: 'utf8', maxBuffer: 64 * MIB });
+  if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr}`);
   return result.stdout;
 }
 
@@ -100,26 +102,29 @@ function main(): void {
   if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
 
   console.log('\nRead throughput through gdb: dump binary memory of 256 MiB');
-  const loaded = gdb([
-    '-iex', `source ${PLUGIN}`,
-    '-ex', `criu-load ${large.dir}`,
-    ...dumpCommand(large.region, READ),
-    '-ex', "python print('@@DATA')",
-    ...dumpCommand(large.zeros, READ),
-    // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
-    '-ex', "python import os; helper=[p for p in os.listdir('/proc') if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p,'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')',1)[1].split()[1] == str(os.getpid())][0]; print('@@HWM', [l for l in open('/proc/%s/status' % helper) if l.startswith('VmHWM')][0].split()[1])",
-  ]);
-  const [loadedData, loadedZeros] = loaded.split('@@DATA');
-  const helperPeakMb = Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024;
   const live = liveCore(large.mib);
-  const fromCore = gdb([live.binary, live.core, ...dumpCommand(live.region, READ), '-ex', "python print('@@DATA')", ...dumpCommand(live.zeros, READ)]);
-  const [coreData, coreZeros] = fromCore.split('@@DATA');
   const rate = (s: number): string => (READ / MIB / s).toFixed(0);
-  const rows = [
-    ['distinct data', rate(seconds(loadedData ?? '')), rate(seconds(coreData ?? '')), `${(seconds(loadedData ?? '') / seconds(coreData ?? '')).toFixed(1)}x`],
-    ['zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`],
-  ];
-  printTable(['memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
+  const rows: string[][] = [];
+  let helperPeakMb = NaN;
+  for (const version of gdbMatrix().filter((g) => g.available)) {
+    const loaded = gdb([
+      '-iex', `source ${PLUGIN}`,
+      '-ex', `criu-load ${large.dir}`,
+      ...dumpCommand(large.region, READ),
+      '-ex', "python print('@@DATA')",
+      ...dumpCommand(large.zeros, READ),
+      // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
+      '-ex', "python import os; helper=[p for p in os.listdir('/proc') if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p,'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')',1)[1].split()[1] == str(os.getpid())][0]; print('@@HWM', [l for l in open('/proc/%s/status' % helper) if l.startswith('VmHWM')][0].split()[1])",
+    ], version.command);
+    const [loadedData, loadedZeros] = loaded.split('@@DATA');
+    helperPeakMb = Math.max(Number.isNaN(helperPeakMb) ? 0 : helperPeakMb, Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024);
+    const fromCore = gdb([live.binary, live.core, ...dumpCommand(live.region, READ), '-ex', "python print('@@DATA')", ...dumpCommand(live.zeros, READ)], version.command);
+    const [coreData, coreZeros] = fromCore.split('@@DATA');
+    const packet = version.major >= 16 ? 'x (binary)' : 'm (hex)';
+    rows.push([version.label, packet, 'distinct data', rate(seconds(loadedData ?? '')), rate(seconds(coreData ?? '')), `${(seconds(loadedData ?? '') / seconds(coreData ?? '')).toFixed(1)}x`]);
+    rows.push([version.label, packet, 'zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`]);
+  }
+  printTable(['gdb', 'packet', 'memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
   console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading 512 MiB: ${helperPeakMb.toFixed(0)} MB`);
 }
 

@@ -34,7 +34,7 @@ export const CHECKPOINT_NAMES = [
 export type CheckpointName = (typeof CHECKPOINT_NAMES)[number];
 
 /** Committed fixtures (test/fixtures/<name>), made by test/setup/make-fixtures.ts. */
-export const FIXTURE_NAMES = ['demo', 'pie-threads'] as const;
+export const FIXTURE_NAMES = ['demo', 'pie-threads', 'avx512-zen4'] as const;
 export type FixtureName = (typeof FIXTURE_NAMES)[number];
 
 /** Written instead of truth.json when this machine cannot make a checkpoint (e.g. no soft-dirty tracking). */

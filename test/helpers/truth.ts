@@ -25,6 +25,15 @@ export interface Truth {
   processes: ProcessTruth[];
   /** Present for incremental checkpoints (pre-dump then dump with a parent). */
   incremental?: IncrementalTruth;
+  /** The CPU's XSAVE layout (CPUID leaf 0xD), recorded with the ptrace register truth. */
+  cpu?: CpuTruth;
+}
+
+export interface CpuTruth {
+  /** XCR0 of the CPU (hex). */
+  xcr0: string;
+  /** Offset and size of each enabled XSAVE component above SSE, by component number. */
+  components: Record<string, { offset: number; size: number }>;
 }
 
 export interface ProgramTruth {
@@ -99,7 +108,10 @@ export interface ProcessTruth {
   symbols: SymbolTruth[];
   /** Values the program itself reported (`fact PID key value` lines on its stdout). */
   facts: Record<string, string>;
+  /** What the system's gdb showed attached to the process. */
   gdb: GdbTruth;
+  /** What each other installed gdb showed (test/helpers/gdb-versions.ts), by major version. */
+  otherGdbs?: Record<string, GdbTruth>;
 }
 
 export interface ThreadTruth {
@@ -114,6 +126,17 @@ export interface ThreadTruth {
    * From gdb (`info registers general fs_base gs_base orig_rax` in this thread): register name -> raw value
    * (hex), e.g. rax, rip, eflags, k0 (with AVX-512), fs_base, orig_rax.
    */
+  registers: Record<string, string>;
+  /** The thread's XSAVE area read with ptrace and decoded with CPUID's offsets (see helpers/registers.ts). */
+  xstate?: XstateTruth;
+}
+
+export interface XstateTruth {
+  /** XCR0 as the kernel wrote it into the area (hex). */
+  xcr0: string;
+  /** XSTATE_BV of the area (hex): components not in their initial state. */
+  xstateBv: string;
+  /** xmmN, ymmN, zmmN, kN and pkru as little-endian hex bytes (memory order). */
   registers: Record<string, string>;
 }
 
@@ -201,6 +224,10 @@ export interface GdbTruth {
   allRegisters: string;
   /** Everything gdb printed on stderr. */
   stderr: string;
+  /** First line of `gdb --version`. */
+  version?: string;
+  /** For gdbs other than the system's: each thread's `info registers general fs_base gs_base orig_rax`, by tid. */
+  threadRegisters?: Record<string, Record<string, string>>;
 }
 
 /** Parses a truth hex string (`0x...`) or a bare hex string into a bigint. */

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Checkpoint } from '../../src/model/checkpoint.js';
-import { REPO_ROOT } from '../helpers/checkpoints.js';
+import { REPO_ROOT, type GdbTruth, type ProcessTruth, type ThreadTruth } from '../helpers/checkpoints.js';
+import type { GdbUnderTest } from '../helpers/gdb-versions.js';
 
 export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
 
@@ -22,13 +23,13 @@ export interface GdbRun {
  * Runs gdb -batch: loads the checkpoint (every process becomes an inferior), then runs `commands` once.
  * `thread apply all` covers the threads of every inferior.
  */
-export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string } = {}): Promise<GdbRun> {
+export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string; gdb?: string } = {}): Promise<GdbRun> {
   const load = `criu-load ${images}${options.root ? ` --root ${options.root}` : ''}`;
   const args = ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'info inferiors'];
   args.push('-ex', "python print('@@BEGIN')");
   for (const command of commands) args.push('-ex', command);
   args.push('-ex', "python print('@@END')");
-  const result = await execa('gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT } });
+  const result = await execa(options.gdb ?? 'gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT } });
   const pids = [...result.stdout.matchAll(/^[* ] +\d+ +process (\d+) /gm)].map((m) => Number(m[1]));
   const text = /^@@BEGIN$([\s\S]*?)^@@END$/m.exec(result.stdout)?.[1] ?? '';
   return { pids, text, stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
@@ -110,4 +111,20 @@ export function maskKernelOwned(checkpoint: Checkpoint, pid: number, start: bigi
       buffer.fill(0, Number(from), Math.min(buffer.length, Number(from) + rseq.abiSize));
     }
   }
+}
+
+/** What `gdb` showed attached to the live process: the system gdb's view, or the same version's. */
+export function liveView(proc: ProcessTruth, gdb: GdbUnderTest): GdbTruth {
+  if (gdb.command === 'gdb') return proc.gdb;
+  const view = proc.otherGdbs?.[String(gdb.major)];
+  if (!view) throw new Error(`process ${proc.pid}: the truth has no live view from ${gdb.label}; remake the checkpoints (npm test)`);
+  return view;
+}
+
+/** `info registers general fs_base gs_base orig_rax` of a live thread as `gdb` showed it. */
+export function liveThreadRegisters(proc: ProcessTruth, thread: ThreadTruth, gdb: GdbUnderTest): Record<string, string> {
+  if (gdb.command === 'gdb') return thread.registers;
+  const registers = liveView(proc, gdb).threadRegisters?.[String(thread.tid)];
+  if (!registers) throw new Error(`thread ${thread.tid}: no live registers from ${gdb.label}`);
+  return registers;
 }

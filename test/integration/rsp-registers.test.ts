@@ -2,7 +2,8 @@
  * The register layer of the gdb server against ground truth from gdb attached to the live processes: for
  * every thread of every real checkpoint, the registers served (after undoing CRIU's syscall-restart
  * adjustment) must be the ones gdb saw: general registers, rip, rax, orig_rax, eflags, segment bases, and
- * the x87, SSE, AVX and AVX-512 state of `info all-registers`. gdb itself must accept the description.
+ * the x87, SSE, AVX and AVX-512 state of `info all-registers`; the AVX-512 registers, which live gdb 13
+ * misreads on some CPUs, must be what ptrace read. gdb itself must accept the description.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import type { ProcessModel } from '../../src/model/process.js';
 import { liveRegisters, registerValue, type LiveRegisters } from '../../src/rsp/registers.js';
 import { assertSupportedTask, describeX86Target, type TargetDescription } from '../../src/rsp/target-description.js';
 import { checkpointAvailability, fact, imagesDir, loadTruth, parseAddress, type CheckpointName } from '../helpers/checkpoints.js';
+import { isLayoutDependent, ptraceRegisterBytes, trueRegisters } from '../helpers/registers.js';
 
 const NAMES: CheckpointName[] = ['pie_callchain', 'static_prog', 'named_threads', 'fork_tree', 'avx_regs', 'resources'];
 
@@ -91,7 +93,7 @@ for (const name of NAMES) {
           const state = live(process, thread.tid);
           const got: Record<string, string> = {};
           const want: Record<string, string> = {};
-          for (const [reg, value] of Object.entries(thread.registers)) {
+          for (const [reg, value] of Object.entries(trueRegisters(thread))) {
             const v = served(desc, state, reg);
             got[reg] = v === 'unavailable' ? v : `0x${v.toString(16)}`;
             want[reg] = `0x${parseAddress(value).toString(16)}`;
@@ -102,7 +104,7 @@ for (const name of NAMES) {
       }
     });
 
-    it("serves the leader's `info all-registers` values (x87, SSE, AVX, AVX-512) as gdb saw them", () => {
+    it("serves the leader's `info all-registers` values (x87, SSE, AVX, AVX-512) as the live process had them", () => {
       const truth = loadTruth(name);
       const checkpoint = open();
       for (const proc of truth.processes) {
@@ -111,7 +113,15 @@ for (const name of NAMES) {
         const state = live(process, proc.pid);
         const lines = gdbRegisterLines(proc.gdb.allRegisters);
         expect(lines.size).toBeGreaterThan(40);
+        const leader = proc.threads.find((t) => t.tid === proc.pid)!;
         for (const [reg, rest] of lines) {
+          if (isLayoutDependent(reg)) {
+            const truth = ptraceRegisterBytes(leader, reg);
+            const got = reg.startsWith('k') ? served(desc, state, reg) : vector(desc, state, Number(reg.slice(3)), 64);
+            const want = reg.startsWith('k') ? truth.readBigUInt64LE(0) : truth;
+            expect(got, `${name} ${reg}`).toEqual(want);
+            continue;
+          }
           const vec = /^([xyz])mm(\d+)$/.exec(reg);
           if (vec) {
             const width = vec[1] === 'x' ? 16 : vec[1] === 'y' ? 32 : 64;

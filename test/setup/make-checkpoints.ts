@@ -21,7 +21,8 @@ import {
   WORK_DIR,
   criuPath,
 } from '../helpers/checkpoints.js';
-import { capture, criuHasDirtyTracking, criuVersion, run } from './lib/capture.js';
+import { gdbMatrix } from '../helpers/gdb-versions.js';
+import { XSTATE_PROBE_SOURCE, capture, compileXstateProbe, criuHasDirtyTracking, criuVersion, run } from './lib/capture.js';
 
 const SETUP_DIR = dirname(fileURLToPath(import.meta.url));
 const PROGRAMS_DIR = join(REPO_ROOT, 'test', 'programs');
@@ -79,8 +80,17 @@ function inputsHash(spec: ProgramSpec, toolVersions: string): string {
     join(SETUP_DIR, 'lib', 'capture.ts'),
     join(SETUP_DIR, 'lib', 'proc.ts'),
     join(REPO_ROOT, 'test', 'helpers', 'truth.ts'),
+    XSTATE_PROBE_SOURCE,
   ];
   return sha256([JSON.stringify(spec), toolVersions, ...files.map((f) => readFileSync(f))]);
+}
+
+/** The gdbs whose live view the truth records: a newly installed one remakes the checkpoints. */
+function gdbVersions(): string {
+  return gdbMatrix()
+    .filter((g) => g.available)
+    .map((g) => g.label)
+    .join(', ');
 }
 
 interface Stamp {
@@ -163,6 +173,7 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     memDir: 'truth-mem',
     keepBytes: () => true,
     criu,
+    xstateProbe: compileXstateProbe(BIN_DIR),
     incremental: spec.incremental
       ? {
           preDumpDir: 'pre',
@@ -197,7 +208,7 @@ async function main(): Promise<void> {
     if (!(CHECKPOINT_NAMES as readonly string[]).includes(name)) throw new Error(`unknown checkpoint ${name}`);
   }
   const criu = criuPath();
-  const toolVersions = [criuVersion(criu), run('gcc', ['--version']).split('\n')[0] ?? ''].join('\n');
+  const toolVersions = [criuVersion(criu), run('gcc', ['--version']).split('\n')[0] ?? '', gdbVersions()].join('\n');
   const dirtyTracking = criuHasDirtyTracking(criu);
   mkdirSync(BIN_DIR, { recursive: true });
   mkdirSync(CHECKPOINTS_DIR, { recursive: true });

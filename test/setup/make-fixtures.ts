@@ -5,6 +5,9 @@
  *
  * demo         test/fixtures/demo/src/demo.c, static-pie with debug info, run as /opt/criu-gdb-demo/demo
  * pie-threads  test/programs/named_threads.c, dynamically linked PIE, run as /opt/criu-gdb-pie-threads/named_threads
+ * avx512-zen4  test/programs/avx_regs.c, static-pie, run as /opt/criu-gdb-avx512/avx_regs on a CPU whose XSAVE
+ *              layout is not Intel's (AMD Zen 4: AVX-512 components at 832/896/1408), so that every machine
+ *              tests that layout; made with every gdb of the version matrix installed
  *
  * Each program is built, copied into its /opt directory, run from there, stopped, recorded (truth.json)
  * and dumped with real CRIU; then /opt/... is removed. Layout of test/fixtures/<name>/:
@@ -17,7 +20,7 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { FIXTURES_DIR, type FixtureName, REPO_ROOT, WORK_DIR, criuPath } from '../helpers/checkpoints.js';
-import { capture, run } from './lib/capture.js';
+import { capture, compileXstateProbe, run } from './lib/capture.js';
 import type { MapsLine } from './lib/proc.js';
 
 interface FixtureSpec {
@@ -46,6 +49,14 @@ const FIXTURES: readonly FixtureSpec[] = [
     flags: ['-pthread'],
     optDir: '/opt/criu-gdb-pie-threads',
     binaryName: 'named_threads',
+    processes: 1,
+  },
+  {
+    name: 'avx512-zen4',
+    sources: ['test/programs/avx_regs.c', 'test/programs/common.h'],
+    flags: ['-static-pie'],
+    optDir: '/opt/criu-gdb-avx512',
+    binaryName: 'avx_regs',
     processes: 1,
   },
 ];
@@ -123,6 +134,7 @@ async function makeFixture(spec: FixtureSpec, criu: string): Promise<void> {
       memDir: 'truth-mem',
       keepBytes: keepFixtureBytes,
       criu,
+      xstateProbe: compileXstateProbe(join(staging, 'bin')),
     });
     rmSync(join(outDir, 'checkpoint', 'dump.log'), { force: true });
 

@@ -3,9 +3,11 @@
  * attached to each stopped process), and checkpoints the tree with a real `criu dump`.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { GdbTruth, ProcessTruth, SymbolTruth, ThreadTruth, Truth } from '../../helpers/truth.js';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gdbMatrix } from '../../helpers/gdb-versions.js';
+import type { CpuTruth, GdbTruth, ProcessTruth, SymbolTruth, ThreadTruth, Truth, XstateTruth } from '../../helpers/truth.js';
 import { TRUTH_FORMAT, formatAddress } from '../../helpers/truth.js';
 import {
   type MapsLine,
@@ -58,6 +60,8 @@ export interface CaptureSpec {
   /** Which mappings keep their bytes (the others keep only a sha256). */
   keepBytes: (line: MapsLine) => boolean;
   criu: string;
+  /** The compiled test/setup/ptrace-xstate.c, for register truth that does not depend on gdb. */
+  xstateProbe?: string;
   incremental?: IncrementalSpec;
 }
 
@@ -133,8 +137,38 @@ export function criuVersion(criu: string): string {
   return `${out.stdout}${out.stderr}`.split('\n')[0]?.trim() ?? '';
 }
 
-export function gdbVersion(): string {
-  return run('gdb', ['--version']).split('\n')[0]?.trim() ?? '';
+export function gdbVersion(gdb = 'gdb'): string {
+  return run(gdb, ['--version']).split('\n')[0]?.trim() ?? '';
+}
+
+/** test/setup/ptrace-xstate.c: register truth that does not depend on gdb. */
+export const XSTATE_PROBE_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '..', 'ptrace-xstate.c');
+
+/** Compiles the ptrace probe into `binDir` (again when its source is newer); returns its path. */
+export function compileXstateProbe(binDir: string): string {
+  const binary = join(binDir, 'ptrace-xstate');
+  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(XSTATE_PROBE_SOURCE).mtimeMs) {
+    mkdirSync(binDir, { recursive: true });
+    run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, XSTATE_PROBE_SOURCE]);
+  }
+  return binary;
+}
+
+interface XstateProbeOutput {
+  cpu: CpuTruth;
+  threads: Map<number, XstateTruth>;
+}
+
+/** Reads the XSAVE area of stopped threads with ptrace (test/setup/ptrace-xstate.c); they stay stopped. */
+function probeXstate(probe: string, tids: number[]): XstateProbeOutput {
+  const parsed = JSON.parse(run(probe, tids.map(String))) as {
+    cpuXcr0: string;
+    components: Record<string, { offset: number; size: number }>;
+    threads: Array<{ tid: number; xcr0: string; xstateBv: string; registers: Record<string, string> }>;
+  };
+  const threads = new Map<number, XstateTruth>();
+  for (const t of parsed.threads) threads.set(t.tid, { xcr0: t.xcr0, xstateBv: t.xstateBv, registers: t.registers });
+  return { cpu: { xcr0: parsed.cpuXcr0, components: parsed.components }, threads };
 }
 
 /** `fact PID key value` lines of the program's stdout, by pid. */
@@ -194,7 +228,7 @@ interface GdbResult {
   registers: Map<number, Record<string, string>>;
 }
 
-function runGdb(pid: number): GdbResult {
+function runGdb(pid: number, gdb = 'gdb'): GdbResult {
   const commands: Record<GdbSection, string> = {
     'info-threads': 'info threads',
     backtraces: 'thread apply all bt',
@@ -205,14 +239,14 @@ function runGdb(pid: number): GdbResult {
   const args = ['-nx', '-batch', '-iex', 'set debuginfod enabled off', '-iex', 'set pagination off', '-iex', 'set width 0'];
   args.push('-p', String(pid));
   for (const section of GDB_SECTIONS) args.push('-ex', `echo @@criu-gdb:${section}\\n`, '-ex', commands[section]);
-  const result = spawnSync('gdb', args, {
+  const result = spawnSync(gdb, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 120_000,
     maxBuffer: 64 * 1024 * 1024,
   });
-  if (result.error) throw new Error(`gdb -p ${pid}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`gdb -p ${pid} exited with ${result.status}: ${result.stderr}`);
+  if (result.error) throw new Error(`${gdb} -p ${pid}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${gdb} -p ${pid} exited with ${result.status}: ${result.stderr}`);
   const sections = new Map<string, string>();
   const parts = result.stdout.split(/^@@criu-gdb:(\S+)\n/m);
   for (let i = 1; i + 1 < parts.length; i += 2) {
@@ -222,7 +256,7 @@ function runGdb(pid: number): GdbResult {
   }
   const section = (key: GdbSection): string => {
     const text = sections.get(key);
-    if (text === undefined) throw new Error(`gdb -p ${pid}: no output for ${key}\n${result.stdout}\n${result.stderr}`);
+    if (text === undefined) throw new Error(`${gdb} -p ${pid}: no output for ${key}\n${result.stdout}\n${result.stderr}`);
     return text;
   };
   const registers = new Map<number, Record<string, string>>();
@@ -244,6 +278,7 @@ function runGdb(pid: number): GdbResult {
       backtracesFull: section('backtraces-full'),
       allRegisters: section('all-registers'),
       stderr: result.stderr,
+      version: gdbVersion(gdb),
     },
     registers,
   };
@@ -450,18 +485,38 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
       return collectProcess(spec, snap, facts.get(pid) ?? {}, symbolCache);
     });
 
+    // Every tracer (the ptrace probe, each gdb) must leave the process stopped, untraced and dumpable.
+    const expectStoppedUntraced = (pid: number, tracer: string): void => {
+      if (tracerPid(pid) !== 0 || !allThreadsIn([pid], 'T')) {
+        throw new Error(`after ${tracer} detached, ${pid} is not stopped and untraced: ${describeStates([pid])}, TracerPid ${tracerPid(pid)}`);
+      }
+    };
+    let cpu: CpuTruth | undefined;
+    const otherGdbs = gdbMatrix().filter((g) => g.available && g.command !== 'gdb');
     const processes: ProcessTruth[] = [];
     for (const p of partial) {
+      if (spec.xstateProbe) {
+        const probed = probeXstate(spec.xstateProbe, p.threads.map((t) => t.tid));
+        cpu = probed.cpu;
+        for (const t of p.threads) {
+          const xstate = probed.threads.get(t.tid);
+          if (xstate) t.xstate = xstate;
+        }
+        expectStoppedUntraced(p.pid, 'the ptrace probe');
+      }
       const gdb = runGdb(p.pid);
       for (const t of p.threads) t.registers = gdb.registers.get(t.tid) ?? {};
-      // gdb must leave the process stopped, untraced and dumpable.
-      if (tracerPid(p.pid) !== 0 || !allThreadsIn([p.pid], 'T')) {
-        throw new Error(`after gdb detached, ${p.pid} is not stopped and untraced: ${describeStates([p.pid])}, TracerPid ${tracerPid(p.pid)}`);
-      }
+      expectStoppedUntraced(p.pid, 'gdb');
       if (gdb.registers.size !== p.threads.length) {
         throw new Error(`gdb showed registers of ${gdb.registers.size} threads of ${p.pid}, /proc has ${p.threads.length}`);
       }
-      processes.push({ ...p, gdb: gdb.truth });
+      const others: Record<string, GdbTruth> = {};
+      for (const other of otherGdbs) {
+        const result = runGdb(p.pid, other.command);
+        expectStoppedUntraced(p.pid, other.label);
+        others[String(other.major)] = { ...result.truth, threadRegisters: Object.fromEntries([...result.registers].map(([tid, regs]) => [String(tid), regs])) };
+      }
+      processes.push({ ...p, gdb: gdb.truth, ...(otherGdbs.length > 0 ? { otherGdbs: others } : {}) });
     }
 
     const dumpCommand = ['dump', '-t', String(root), '-D', imagesAbs, '-o', 'dump.log', '-v4'];
@@ -497,6 +552,7 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
       kernel: run('uname', ['-r']).trim(),
       rootPid: root,
       processes,
+      ...(cpu ? { cpu } : {}),
     };
     if (spec.incremental) {
       const preLog = join(spec.outDir, spec.incremental.preDumpDir, 'pre-dump.log');
