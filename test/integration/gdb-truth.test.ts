@@ -5,8 +5,11 @@
  * same register values, and the same globals. Each gdb is compared with what the same gdb version showed on
  * the live process; the AVX-512 registers, which gdb 13 misreads live on some CPUs, with ptrace's truth.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHECKPOINT_NAMES, checkpointAvailability, fact, imagesDir, loadTruth, rootProcess } from '../helpers/checkpoints.js';
+import { CHECKPOINT_NAMES, checkpointAvailability, fact, imagesDir, loadTruth, rootProcess, truthMemory } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { allRegistersDifferences, trueRegisters } from '../helpers/registers.js';
 import { frameFunctions, gdbOnCheckpoint, liveThreadRegisters, liveView, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
@@ -85,6 +88,17 @@ for (const gdb of gdbMatrix()) {
       const { text } = await gdbOnCheckpoint(imagesDir('avx_regs'), ['info all-registers'], { gdb: gdb.command });
       expect(allRegistersDifferences(text, liveView(live, gdb).allRegisters, live.threads[0]!)).toEqual([]);
       for (const last of fact(live, 'avx.mode') === 'avx512' ? ['zmm31', 'k7'] : ['ymm15']) expect(text).toMatch(new RegExp(`^${last}\\s`, 'm'));
+    });
+
+    it.skipIf(!checkpointAvailability('pie_callchain').available)(`reads a whole mapping byte for byte with ${gdb.major >= 16 ? 'binary x' : 'hex m'} packets`, { timeout: 120_000 }, async () => {
+      const live = rootProcess(loadTruth('pie_callchain'));
+      const heap = live.maps.find((m) => m.name === '[heap]')!;
+      const out = join(mkdtempSync(join(tmpdir(), 'criu-gdb-dump-')), 'heap.bin');
+      const { stdout, stderr } = await gdbOnCheckpoint(imagesDir('pie_callchain'), ['set debug remote 1', `dump binary memory ${out} ${heap.start} ${heap.end}`, 'set debug remote 0'], { gdb: gdb.command });
+      const packet = gdb.major >= 16 ? /Sending packet: \$x[0-9a-f]+,[0-9a-f]+#/ : /Sending packet: \$m[0-9a-f]+,[0-9a-f]+#/;
+      expect(`${stdout}${stderr}`).toMatch(packet);
+      expect(readFileSync(out).equals(truthMemory('pie_callchain', live.pid, heap.start))).toBe(true);
+      rmSync(dirname(out), { recursive: true, force: true });
     });
 
     it.skipIf(!checkpointAvailability('pie_callchain').available)('info proc shows the command line, cwd and exe from the images', { timeout: 120_000 }, async () => {
