@@ -85,6 +85,9 @@ export function hexRunLength(data: Buffer): Buffer {
 }
 
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
+/** 1 for the bytes that need escaping, by byte value (a table: the hot loop of binary replies reads it). */
+const ESCAPED = new Uint8Array(256).fill(0);
+for (const byte of NEEDS_ESCAPE) ESCAPED[byte] = 1;
 
 /** Escapes binary data for a reply (`#`, `$`, `}` and `*` become `}` + byte^0x20). */
 export function escapeBinary(data: Buffer): Buffer {
@@ -108,18 +111,22 @@ export function escapeBinary(data: Buffer): Buffer {
  */
 export function binaryRunLength(data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(data.length * 2);
+  const end = data.length;
   let length = 0;
   let i = 0;
-  while (i < data.length) {
+  while (i < end) {
     const byte = data[i]!;
-    let run = 1;
-    while (i + run < data.length && data[i + run] === byte) run++;
-    i += run;
-    if (NEEDS_ESCAPE.has(byte)) {
+    let next = i + 1;
+    while (next < end && data[next] === byte) next++;
+    let run = next - i;
+    i = next;
+    if (ESCAPED[byte] === 1) {
       for (; run > 0; run--) {
         out[length++] = 0x7d;
         out[length++] = byte ^ 0x20;
       }
+    } else if (run < 4) {
+      for (; run > 0; run--) out[length++] = byte;
     } else length = putRun(out, length, byte, run);
   }
   return out.subarray(0, length);
