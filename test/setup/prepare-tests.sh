@@ -29,6 +29,14 @@ if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils >/dev/null
 fi
 
+# The build-id tests run a real debuginfod server on the loopback address.
+if ! command -v debuginfod >/dev/null 2>&1; then
+  echo "prepare-tests: installing debuginfod" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debuginfod >/dev/null ||
+    echo "prepare-tests: warning: debuginfod could not be installed; its tests will be skipped" >&2
+fi
+
 # The archive tests make tar.gz and tar.zst checkpoint archives with the system's gzip and zstd.
 if ! command -v zstd >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
   echo "prepare-tests: installing zstd and gzip" >&2
