@@ -226,6 +226,8 @@ export interface GdbTruth {
   stderr: string;
   /** First line of `gdb --version`. */
   version?: string;
+  /** Output of the program's extra gdb commands (e.g. `p g_vec`, `py-bt`), by command. */
+  probes?: Record<string, string>;
   /** For gdbs other than the system's: each thread's `info registers general fs_base gs_base orig_rax`, by tid. */
   threadRegisters?: Record<string, Record<string, string>>;
 }

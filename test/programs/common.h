@@ -51,7 +51,7 @@ static void __attribute__((unused, format(printf, 2, 3))) fact(const char *key, 
 static __attribute__((unused)) void hex_bytes(const void *data, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
-	const unsigned char *p = data;
+	const unsigned char *p = (const unsigned char *)data;
 	for (size_t i = 0; i < len; i++) {
 		out[2 * i] = digits[p[i] >> 4];
 		out[2 * i + 1] = digits[p[i] & 15];

@@ -14,7 +14,6 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CHECKPOINTS_DIR,
-  CHECKPOINT_NAMES,
   type CheckpointName,
   REPO_ROOT,
   UNAVAILABLE_FILE,
@@ -30,6 +29,10 @@ const BIN_DIR = join(WORK_DIR, 'bin');
 
 interface ProgramSpec {
   name: CheckpointName;
+  /** `c` (default): test/programs/NAME.c with gcc; `c++`: NAME.cpp with g++; `python`: NAME.py run by Debian's python3.11. */
+  language?: 'c' | 'c++' | 'python';
+  /** gdb commands whose live output the truth records, from every installed gdb. */
+  gdbProbes?: string[];
   /** Extra gcc flags (the defaults are -O0 -g -Wall -Wextra; PIE is gcc's default here). */
   flags: string[];
   processes: number;
@@ -46,7 +49,17 @@ const PROGRAMS: readonly ProgramSpec[] = [
   { name: 'avx_regs', flags: [], processes: 1 },
   { name: 'resources', flags: [], processes: 1 },
   { name: 'incremental', flags: [], processes: 1, incremental: true },
+  { name: 'cxx_values', language: 'c++', flags: [], processes: 1, gdbProbes: ['p g_vec', 'p g_str', 'p g_shared', 'p g_map', 'info sharedlibrary'] },
+  { name: 'py_stack', language: 'python', flags: [], processes: 1, gdbProbes: ['py-bt', 'info sharedlibrary'] },
 ];
+
+/** Debian's interpreter, whose gdb extension (py-bt) comes with python3.11-dbg. */
+const PYTHON = '/usr/bin/python3.11';
+
+function sourceFile(spec: ProgramSpec): string {
+  const extension = spec.language === 'c++' ? 'cpp' : spec.language === 'python' ? 'py' : 'c';
+  return join(PROGRAMS_DIR, `${spec.name}.${extension}`);
+}
 
 /** A small, fixed environment so environ truth does not depend on who runs the tests. */
 function programEnv(name: string): Record<string, string> {
@@ -74,7 +87,7 @@ function sha256(parts: (string | Buffer)[]): string {
 /** Everything a checkpoint depends on, hashed. */
 function inputsHash(spec: ProgramSpec, toolVersions: string): string {
   const files = [
-    join(PROGRAMS_DIR, `${spec.name}.c`),
+    sourceFile(spec),
     join(PROGRAMS_DIR, 'common.h'),
     join(SETUP_DIR, 'make-checkpoints.ts'),
     join(SETUP_DIR, 'lib', 'capture.ts'),
@@ -121,12 +134,14 @@ function writeStamp(dir: string, hash: string): void {
   writeFileSync(join(dir, 'stamp.json'), `${JSON.stringify(stamp, null, 1)}\n`);
 }
 
-function compile(spec: ProgramSpec): { binary: string; args: string[] } {
-  const source = join(PROGRAMS_DIR, `${spec.name}.c`);
+/** Builds the program; a Python program is run by the interpreter, with its script as first argument. */
+function compile(spec: ProgramSpec): { binary: string; args: string[]; scriptArgs: string[] } {
+  const source = sourceFile(spec);
+  if (spec.language === 'python') return { binary: PYTHON, args: [], scriptArgs: [source] };
   const binary = join(BIN_DIR, spec.name);
   const args = ['-O0', '-g', '-Wall', '-Wextra', ...spec.flags, '-o', binary, source];
-  run('gcc', args);
-  return { binary, args };
+  run(spec.language === 'c++' ? 'g++' : 'gcc', args);
+  return { binary, args, scriptArgs: [] };
 }
 
 async function waitForFile(path: string, timeoutMs: number): Promise<void> {
@@ -152,17 +167,17 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     return;
   }
 
-  const { binary, args: compileArgs } = compile(spec);
+  const { binary, args: compileArgs, scriptArgs } = compile(spec);
   const scratch = join(dir, 'scratch');
   mkdirSync(scratch, { recursive: true });
   const started = Date.now();
   const truth = await capture({
     name: spec.name,
-    source: relative(REPO_ROOT, join(PROGRAMS_DIR, `${spec.name}.c`)),
-    symbolSources: [join(PROGRAMS_DIR, `${spec.name}.c`)],
+    source: relative(REPO_ROOT, sourceFile(spec)),
+    symbolSources: [sourceFile(spec)],
     binary,
     compile: compileArgs,
-    args: [scratch, ...(spec.extraArgs ?? [])],
+    args: [...scriptArgs, scratch, ...(spec.extraArgs ?? [])],
     cwd: scratch,
     env: programEnv(spec.name),
     stdoutPath: join(dir, 'stdout.txt'),
@@ -174,6 +189,7 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     keepBytes: () => true,
     criu,
     xstateProbe: compileXstateProbe(BIN_DIR),
+    ...(spec.gdbProbes ? { gdbProbes: spec.gdbProbes } : {}),
     incremental: spec.incremental
       ? {
           preDumpDir: 'pre',
@@ -205,7 +221,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('must run as root (criu dump needs it)');
   const wanted = process.argv.slice(2);
   for (const name of wanted) {
-    if (!(CHECKPOINT_NAMES as readonly string[]).includes(name)) throw new Error(`unknown checkpoint ${name}`);
+    if (!PROGRAMS.some((spec) => spec.name === name)) throw new Error(`unknown checkpoint ${name}`);
   }
   const criu = criuPath();
   const toolVersions = [criuVersion(criu), run('gcc', ['--version']).split('\n')[0] ?? '', gdbVersions()].join('\n');

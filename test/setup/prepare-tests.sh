@@ -29,6 +29,14 @@ if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils >/dev/null
 fi
 
+# cxx_values is C++ (g++; libstdc++'s gdb printers come with libstdc++6), and py_stack runs on Debian's python3.11,
+# whose gdb extension (py-bt) and debug info come with python3.11-dbg.
+if ! command -v g++ >/dev/null 2>&1 || [ ! -e /usr/share/gdb/auto-load/usr/bin/python3.11-gdb.py ] || [ ! -x /usr/bin/python3.11 ]; then
+  echo "prepare-tests: installing g++ and python3.11-dbg" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ python3.11 python3.11-dbg >/dev/null
+fi
+
 # The build-id tests run a real debuginfod server on the loopback address.
 if ! command -v debuginfod >/dev/null 2>&1; then
   echo "prepare-tests: installing debuginfod" >&2

@@ -60,6 +60,8 @@ export interface CaptureSpec {
   /** Which mappings keep their bytes (the others keep only a sha256). */
   keepBytes: (line: MapsLine) => boolean;
   criu: string;
+  /** More gdb commands whose live output the truth records (GdbTruth.probes). */
+  gdbProbes?: string[];
   /** The compiled test/setup/ptrace-xstate.c, for register truth that does not depend on gdb. */
   xstateProbe?: string;
   incremental?: IncrementalSpec;
@@ -93,12 +95,14 @@ function readIfExists(path: string): string {
 }
 
 /** Processes whose executable is `binary` (to clean up after a program that never became ready). */
-function processesRunning(binary: string): number[] {
+function processesRunning(binary: string, firstArg: string | undefined): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/exe`) === binary) out.push(Number(entry));
+      if (readlinkSync(`/proc/${entry}/exe`) !== binary) continue;
+      // An interpreter such as /usr/bin/python3.11 runs other programs too: only ours, by its first argument.
+      if (firstArg === undefined || readNulList(`/proc/${entry}/cmdline`)[1] === firstArg) out.push(Number(entry));
     } catch {
       // not ours to read, or gone
     }
@@ -228,7 +232,7 @@ interface GdbResult {
   registers: Map<number, Record<string, string>>;
 }
 
-function runGdb(pid: number, gdb = 'gdb'): GdbResult {
+function runGdb(pid: number, probes: readonly string[], gdb = 'gdb'): GdbResult {
   const commands: Record<GdbSection, string> = {
     'info-threads': 'info threads',
     backtraces: 'thread apply all bt',
@@ -239,6 +243,8 @@ function runGdb(pid: number, gdb = 'gdb'): GdbResult {
   const args = ['-nx', '-batch', '-iex', 'set debuginfod enabled off', '-iex', 'set pagination off', '-iex', 'set width 0'];
   args.push('-p', String(pid));
   for (const section of GDB_SECTIONS) args.push('-ex', `echo @@criu-gdb:${section}\\n`, '-ex', commands[section]);
+  probes.forEach((probe, i) => args.push('-ex', `echo @@criu-gdb:probe-${i}\\n`, '-ex', probe));
+  args.push('-ex', 'echo @@criu-gdb:end\\n');
   const result = spawnSync(gdb, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -279,6 +285,7 @@ function runGdb(pid: number, gdb = 'gdb'): GdbResult {
       allRegisters: section('all-registers'),
       stderr: result.stderr,
       version: gdbVersion(gdb),
+      ...(probes.length > 0 ? { probes: Object.fromEntries(probes.map((probe, i) => [probe, sections.get(`probe-${i}`) ?? ''])) } : {}),
     },
     registers,
   };
@@ -504,7 +511,7 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
         }
         expectStoppedUntraced(p.pid, 'the ptrace probe');
       }
-      const gdb = runGdb(p.pid);
+      const gdb = runGdb(p.pid, spec.gdbProbes ?? []);
       for (const t of p.threads) t.registers = gdb.registers.get(t.tid) ?? {};
       expectStoppedUntraced(p.pid, 'gdb');
       if (gdb.registers.size !== p.threads.length) {
@@ -512,7 +519,7 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
       }
       const others: Record<string, GdbTruth> = {};
       for (const other of otherGdbs) {
-        const result = runGdb(p.pid, other.command);
+        const result = runGdb(p.pid, spec.gdbProbes ?? [], other.command);
         expectStoppedUntraced(p.pid, other.label);
         others[String(other.major)] = { ...result.truth, threadRegisters: Object.fromEntries([...result.registers].map(([tid, regs]) => [String(tid), regs])) };
       }
@@ -566,7 +573,7 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
     return truth;
   } catch (e) {
     for (const pid of tree) knownPids.add(pid);
-    for (const pid of processesRunning(spec.binary)) knownPids.add(pid);
+    for (const pid of processesRunning(spec.binary, spec.args[0])) knownPids.add(pid);
     killTree(knownPids);
     throw e;
   }
