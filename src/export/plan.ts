@@ -13,7 +13,7 @@ import type { ImageDirectory } from '../images/directory.js';
 import type { ContentSource } from '../model/backing-file.js';
 import { regionFor } from '../model/mappings.js';
 import type { HoleContent, MemoryReader, MemoryRegion } from '../model/memory.js';
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../model/pagemap-index.js';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../images/pagemap.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping } from '../model/types.js';
 

@@ -1,5 +1,5 @@
 import type { MemoryReader, MemoryRegion, HoleContent } from './memory.js';
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, type PagemapIndex } from './pagemap-index.js';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, type PagemapIndex } from '../images/pagemap.js';
 import type { Mapping, MappingCoverage } from './types.js';
 
 function pagesOf(bytes: bigint): number {

@@ -1,7 +1,7 @@
 import { LookupError } from '../errors.js';
 import type { ImageDirectory } from '../images/directory.js';
 import type { ContentSource } from './backing-file.js';
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from './pagemap-index.js';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
 
 /** Bytes that a read could not supply, and why. */
 export interface UnavailableRange {

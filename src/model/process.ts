@@ -1,16 +1,22 @@
 import { ImageError } from '../errors.js';
 import { readCore, type CoreImage } from '../images/core.js';
+import type { Credentials } from '../images/creds.js';
 import { readFdinfo } from '../images/fdinfo.js';
 import { readFs } from '../images/fs.js';
 import { readIds, type TaskKobjIds } from '../images/ids.js';
 import { readMm, type MmImage, type Vma } from '../images/mm.js';
 import type { PstreeItem } from '../images/pstree.js';
+import type { Rlimit } from '../images/rlimits.js';
+import type { SigAction } from '../images/sigactions.js';
+import type { SigInfo } from '../images/signals.js';
+import type { TaskTimers } from '../images/timers.js';
 import type { Checkpoint } from './checkpoint.js';
 import { describeFd, fileDisplayName } from './fds.js';
 import { MemoryReader } from './memory.js';
 import { describeMapping, regionFor } from './mappings.js';
 import type { FdModel, Mapping, MappingCoverage, ProcessState, ThreadModel } from './types.js';
 import { coverageOf } from './coverage.js';
+import { readCreds, readRlimits, readSharedSignals, readSigactions, readThreadSignals, readTimers } from './task-details.js';
 
 /** Longest cmdline or environment block read from memory. */
 const MAX_ARGS_BYTES = 1024 * 1024;
@@ -98,6 +104,36 @@ export class ProcessModel {
         pendingSignals: (core?.thread?.signalsPending ?? []).map((s) => ({ signo: s.signo, code: s.code, pid: s.pid })),
       };
     });
+  }
+
+  /** Credentials of thread `tid` (default the leader): its core, or the old creds-PID.img. Undefined when neither. */
+  credentials(tid: number = this.pid): Credentials | undefined {
+    return readCreds(this.checkpoint.dir, this.pid, tid, this.core(tid));
+  }
+
+  /** Signals pending for the whole process: the leader's core, or the old signal-s-PID.img. */
+  sharedSignals(): SigInfo[] | undefined {
+    return readSharedSignals(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Signals pending for thread `tid` only: its core, or the old signal-p-TID.img. */
+  threadSignals(tid: number): SigInfo[] | undefined {
+    return readThreadSignals(this.checkpoint.dir, tid, this.core(tid));
+  }
+
+  /** Resource limits: the leader's core, or the old rlimit-PID.img. */
+  rlimits(): Rlimit[] | undefined {
+    return readRlimits(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Signal dispositions: the leader's core, or the old sigacts-PID.img. */
+  sigactions(): SigAction[] | undefined {
+    return readSigactions(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Interval and POSIX timers: the leader's core, or the old itimers and posix-timers images. */
+  timers(): TaskTimers | undefined {
+    return readTimers(this.checkpoint.dir, this.pid, this.leaderCore);
   }
 
   /** Kernel object ids (files, fs, namespaces), from ids-PID.img or the core. */

@@ -19,7 +19,7 @@ import { ImageDirectory } from '../../src/images/directory.js';
 import { RootFile } from '../../src/model/backing-file.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
-import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/pagemap.js';
 import { RootFs } from '../../src/rootfs/resolve.js';
 import { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } from '../helpers/checkpoints.js';
 import { imageDir, PAGE, pagemapImage, pages } from './build-image.js';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { readCore, taskStateName } from '../../src/images/core.js';
-import { readCreds } from '../../src/images/creds.js';
 import { readFs } from '../../src/images/fs.js';
 import { readIds } from '../../src/images/ids.js';
 import { readInventory } from '../../src/images/inventory.js';
@@ -13,10 +12,9 @@ import {
   x86VectorRegister,
   x87FullTagWord,
 } from '../../src/images/registers.js';
-import { RLIM_INFINITY, readRlimits } from '../../src/images/rlimits.js';
-import { readSigactions } from '../../src/images/sigactions.js';
-import { decodeSiginfo, readSharedSignals, readThreadSignals, signalName } from '../../src/images/signals.js';
-import { readTimers } from '../../src/images/timers.js';
+import { RLIM_INFINITY } from '../../src/images/rlimits.js';
+import { decodeSiginfo, signalName } from '../../src/images/signals.js';
+import { readCreds, readRlimits, readSharedSignals, readSigactions, readThreadSignals, readTimers } from '../../src/model/task-details.js';
 import { catchImageError, image, openImageDir, type EntrySpec } from './build-image.js';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,22 +1,17 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
+import { packageRoot } from '../../package.js';
 import { helpText, type Command } from './command.js';
 
 const PLUGIN_RELATIVE = join('gdb-plugin', 'criu_gdb.py');
 
-/** Absolute path of gdb-plugin/criu_gdb.py, found by walking up from this module (works from src/ and dist/). */
+/** Absolute path of gdb-plugin/criu_gdb.py in the criu-gdb package. */
 export function pluginPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, PLUGIN_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new CriuGdbError(`cannot find ${PLUGIN_RELATIVE} above ${dirname(fileURLToPath(import.meta.url))}`);
-    dir = parent;
-  }
+  const plugin = join(packageRoot(), PLUGIN_RELATIVE);
+  if (!existsSync(plugin)) throw new CriuGdbError(`cannot find ${PLUGIN_RELATIVE} in ${packageRoot()}`);
+  return plugin;
 }
 
 /** The line that loads the plugin in gdb: `source /abs/path/gdb-plugin/criu_gdb.py`. */

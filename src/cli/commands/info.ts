@@ -1,9 +1,9 @@
+import { PAGE_BYTES as PAGE } from '../../images/pagemap.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import type { MappingCoverage } from '../../model/types.js';
 import { formatBytes } from '../table.js';
 import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
 
-const PAGE = 4096;
 
 /** The summary `info` prints. */
 export interface CheckpointSummary {
