@@ -10,7 +10,7 @@ import type { Rlimit } from '../images/rlimits.js';
 import type { SigAction } from '../images/sigactions.js';
 import type { SigInfo } from '../images/signals.js';
 import type { TaskTimers } from '../images/timers.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { CheckpointContext } from './context.js';
 import { describeFd, fileDisplayName } from './fds.js';
 import { MemoryReader } from './memory.js';
 import { describeMapping, regionFor } from './mappings.js';
@@ -35,7 +35,7 @@ export class ProcessModel {
   private idsImage: TaskKobjIds | null | undefined;
 
   constructor(
-    readonly checkpoint: Checkpoint,
+    readonly checkpoint: CheckpointContext,
     item: PstreeItem,
   ) {
     this.pid = item.pid;

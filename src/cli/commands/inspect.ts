@@ -1,4 +1,4 @@
-import { byteString, type ContainerMount } from '../../archive/metadata.js';
+import { byteString, type ContainerMount } from '../../source/metadata.js';
 import { ArchiveFiles } from '../../archive/archive.js';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { decodeStats, type Stats } from '../../images/stats.js';

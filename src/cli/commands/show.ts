@@ -1,5 +1,5 @@
-import { byteString, readContainerInfo, type ContainerInfo } from '../../archive/metadata.js';
-import type { CheckpointSizes } from '../../archive/container.js';
+import { byteString, readContainerInfo, type ContainerInfo } from '../../source/metadata.js';
+import type { CheckpointSizes } from '../../source/container.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { formatTable } from '../table.js';
 import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';

@@ -4,7 +4,7 @@
  * name the engine, the pod and the Kubernetes namespace) and network.status (Podman).
  */
 import { CriuGdbError } from '../errors.js';
-import { ArchiveFiles } from './archive.js';
+import { ArchiveFiles } from '../archive/archive.js';
 import type { CheckpointSource } from './container.js';
 
 /** One mount of the container, from spec.dump. */
