@@ -22,7 +22,7 @@ import type { SigInfo } from '../images/signals.js';
 import { PAGE_SIZE } from '../images/pagemap.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping } from '../model/types.js';
-import { liveRegisters, type LiveRegisters } from '../rsp/registers.js';
+import type { LiveRegisters } from '../arch/x86_64/syscall-restart.js';
 import { CRIUGDB_INFO_FORMAT, encodeCriuGdbNote, type CriuGdbThreadInfo, type CriuGdbUnavailableRange } from './criugdb-note.js';
 import { NT, type Note } from './elf.js';
 import { encodeFxsave, encodeXsave, encodeXsaveLayout } from './xstate.js';
@@ -217,18 +217,10 @@ export interface ThreadRegisters {
  */
 export function threadRegisters(process: ProcessModel): ThreadRegisters[] {
   if (process.arch !== 'x86_64') throw new CriuGdbError(`pid ${process.pid} is an ${process.arch} process; only x86_64 processes can be exported as cores`);
-  const memory = process.memory();
-  const codeAt = (address: bigint, length: number): Buffer | undefined => {
-    const read = memory.read(address, length);
-    return read.unavailable.length === 0 ? read.data : undefined;
-  };
   return process.tids.map((tid) => {
-    const core = tid === process.pid ? process.core(tid) : process.coreIfPresent(tid);
-    if (!core) return { tid, live: undefined };
-    const regs = core.registers;
-    if (!regs || regs.arch !== 'x86_64') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} has no saved x86_64 registers (core-${tid}.img)`);
-    if (regs.gp.mode === 'compat') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
-    return { tid, live: liveRegisters(regs, codeAt) };
+    const live = process.liveRegisters(tid);
+    if (live?.registers.gp.mode === 'compat') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
+    return { tid, live };
   });
 }
 

@@ -1,4 +1,5 @@
-import { ImageError } from '../errors.js';
+import { liveRegisters, type LiveRegisters } from '../arch/x86_64/syscall-restart.js';
+import { CriuGdbError, ImageError } from '../errors.js';
 import { readCore, type CoreImage } from '../images/core.js';
 import type { Credentials } from '../images/creds.js';
 import { readFdinfo } from '../images/fdinfo.js';
@@ -33,6 +34,7 @@ export class ProcessModel {
   private memoryReader: MemoryReader | undefined;
   private mappingList: Mapping[] | undefined;
   private idsImage: TaskKobjIds | null | undefined;
+  private readonly live = new Map<number, LiveRegisters | null>();
 
   constructor(
     readonly checkpoint: CheckpointContext,
@@ -64,6 +66,32 @@ export class ProcessModel {
       this.checkpoint.warn(error.message);
       return undefined;
     }
+  }
+
+  /**
+   * Registers of thread `tid` as a debugger attached at dump time saw them: CRIU's syscall-restart
+   * adjustment undone where the memory proves it. Undefined (with a warning) when the thread's core image
+   * is missing; the leader's must be there. Throws a CriuGdbError for a thread without x86_64 registers.
+   */
+  liveRegisters(tid: number): LiveRegisters | undefined {
+    let state = this.live.get(tid);
+    if (state === undefined) {
+      const core = tid === this.pid ? this.core(tid) : this.coreIfPresent(tid);
+      state = null;
+      if (core) {
+        const registers = core.registers;
+        if (!registers || registers.arch !== 'x86_64') throw new CriuGdbError(`thread ${tid} of pid ${this.pid} has no saved x86_64 registers (core-${tid}.img)`);
+        state = liveRegisters(registers, (address, length) => this.codeAt(address, length));
+      }
+      this.live.set(tid, state);
+    }
+    return state ?? undefined;
+  }
+
+  /** `length` bytes at `address` when all of them are available, for reading instructions. */
+  private codeAt(address: bigint, length: number): Buffer | undefined {
+    const read = this.memory().read(address, length);
+    return read.unavailable.length === 0 ? read.data : undefined;
   }
 
   /** The leader's core, which carries the process-wide state. */

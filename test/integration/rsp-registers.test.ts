@@ -12,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { X86Registers } from '../../src/images/registers.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import type { ProcessModel } from '../../src/model/process.js';
-import { liveRegisters, registerValue, type LiveRegisters } from '../../src/rsp/registers.js';
+import { liveRegisters, type LiveRegisters } from '../../src/arch/x86_64/syscall-restart.js';
+import { registerValue } from '../../src/rsp/registers.js';
 import { assertSupportedTask, describeX86Target, type TargetDescription } from '../../src/rsp/target-description.js';
 import { checkpointAvailability, fact, imagesDir, loadTruth, parseAddress, type CheckpointName } from '../helpers/checkpoints.js';
 

@@ -6,18 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { CriuGdbError } from '../../src/errors.js';
 import type { X86Registers, X86XsaveState } from '../../src/images/registers.js';
-import {
-  ERESTARTNOHAND,
-  ERESTARTSYS,
-  ERESTART_RESTARTBLOCK,
-  SYSCALL_RESTART_TABLE,
-  encodeExpedited,
-  encodeGPacket,
-  encodeRegister,
-  interruptedReturn,
-  liveRegisters,
-  registerValue,
-} from '../../src/rsp/registers.js';
+import { ERESTARTNOHAND, ERESTARTSYS, ERESTART_RESTARTBLOCK, SYSCALL_RESTART_TABLE, interruptedReturn, liveRegisters } from '../../src/arch/x86_64/syscall-restart.js';
+import { encodeExpedited, encodeGPacket, encodeRegister, registerValue } from '../../src/rsp/registers.js';
 import { FEATURE, assertServableArch, assertSupportedTask, describeX86Target, type RegisterSpec, type TargetDescription } from '../../src/rsp/target-description.js';
 
 // ---------------------------------------------------------------------------------------------------------
