@@ -196,8 +196,10 @@ export class ProcessModel {
 
   /** Where each page of `mapping` comes from. */
   coverage(mapping: Mapping): MappingCoverage {
-    const region = this.memory().regionAt(mapping.start);
-    return coverageOf(this.memory(), region, mapping);
+    const memory = this.memory();
+    const region = memory.regionAt(mapping.start);
+    const spans = region ? memory.regionSpans(region, mapping.start, mapping.end) : [{ start: mapping.start, end: mapping.end, source: { type: 'unavailable' as const, reason: 'not mapped' } }];
+    return coverageOf(spans);
   }
 
   /** Path of the executable, when the images name it. */

@@ -70,7 +70,7 @@ describe('memory plan', () => {
     symlinkSync('../pre', join(final, 'parent'));
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 8 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(final), 'pagemap-7.img', [region]);
-    const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+    const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => s.kind)).toEqual(['data', 'zero', 'data', 'unavailable', 'unavailable', 'zero']);
     expect(spans[3]!.reason).toBe('lazy pages are not in the images');
     expect(spans[4]!.reason).toBe('missing from parent/pagemap-7.img');
@@ -81,7 +81,7 @@ describe('memory plan', () => {
     const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 3, PE_PRESENT]]), 'pages-1.img': pages(1) });
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 3 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region]);
-    const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+    const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => [s.kind, Number(s.end - s.start) / PAGE])).toEqual([
       ['data', 1],
       ['unavailable', 2],
@@ -113,7 +113,7 @@ describe('memory plan', () => {
     const memory = new MemoryReader(ImageDirectory.openRoot(dump), 'pagemap-7.img', regions);
     const kinds: string[][] = [];
     for (const region of regions) {
-      const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+      const spans = planRegion(memory, region, region.start, region.end);
       kinds.push(spans.map((s) => s.kind));
       expectReaderAgrees(memory, spans, region.start, region.end);
     }
