@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmS
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
+import { parseArgs } from '../../src/views/args.js';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
 import { loadSegments, readCoreFile, readCriuGdbInfo } from '../../src/export/core-reader.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';

@@ -10,8 +10,8 @@ import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
-import { searchCheckpoint } from '../../src/cli/commands/search.js';
+import { parseArgs } from '../../src/views/args.js';
+import { searchCheckpoint } from '../../src/views/search.js';
 import { liveTempDirs } from '../../src/archive/temp.js';
 import { indexTar } from '../../src/archive/tar.js';
 import { decodeStats } from '../../src/images/stats.js';

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
+import { parseArgs } from '../../src/views/args.js';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
 import { loadSegments, readCoreFile, readCriuGdbInfo } from '../../src/export/core-reader.js';
 import { planCore } from '../../src/export/coredump.js';

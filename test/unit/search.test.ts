@@ -3,8 +3,9 @@
  * process whose reads are scripted, for chunk boundaries, unavailable bytes, zero-page skipping and limits.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
-import { formatMatches, parseHexPattern, searchCheckpoint, searchCommand } from '../../src/cli/commands/search.js';
+import { parseArgs } from '../../src/views/args.js';
+import { searchCommand } from '../../src/cli/commands/index.js';
+import { formatMatches, parseHexPattern, searchCheckpoint } from '../../src/views/search.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import type { MemoryRead, MemoryRegion, MemorySpan } from '../../src/model/memory.js';
 import type { ProcessModel } from '../../src/model/process.js';

@@ -1,11 +1,14 @@
 import { UsageError } from '../../errors.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { exportCoresSync, formatReports } from '../../export/coredump.js';
-import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../args.js';
-import { commonOptions, helpText, hexAddress, toJson, type Command } from './command.js';
+import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
+import { hexAddress, toJson } from '../../views/format.js';
+import { helpText, jsonOption } from '../../views/view.js';
+import { rootOption, type Command } from './command.js';
 
 const options: readonly OptionSpec[] = [
-  ...commonOptions,
+  jsonOption,
+  rootOption,
   { name: 'pid', value: true, help: 'only this process (default: every process)' },
   { name: 'output', value: true, help: 'directory for the core files, also -o DIR (default: the current directory)' },
 ];
@@ -36,7 +39,7 @@ export const coredumpCommand: Command = {
   options,
   help: () =>
     helpText(
-      'coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
+      'criu-gdb coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
       [
         'Writes core.PID into OUTDIR for every process of the checkpoint (or for --pid N): registers of every',
         'thread as the live process had them (x87, SSE, AVX, AVX-512, PKRU included), the process and signal',

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriuGdbError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
-import type { Command } from './command.js';
-import { infoCommand } from './info.js';
+import { infoView } from '../../views/info.js';
+import { psView } from '../../views/ps.js';
+import { viewCommand, type Command } from './command.js';
 import { gdbCommandLine } from './launch.js';
-import { psCommand } from './ps.js';
 
 /** Directory of the bundled sample checkpoint (test/fixtures/demo). */
 export function demoDirectory(): string {
@@ -41,10 +41,10 @@ export const demoCommand: Command = {
     const root = join(demo, 'rootfs');
     const positionals = [checkpoint];
     const options = new Map<string, string | true>([['root', root]]);
-    const summary = [`$ criu-gdb ps ${checkpoint} --root ${root}`, psCommand.run({ positionals, options })];
+    const summary = [`$ criu-gdb ps ${checkpoint} --root ${root}`, viewCommand(psView).run({ positionals, options })];
     const backtrace = gdbBacktrace(checkpoint, root);
     if (backtrace === undefined) {
-      return [...summary, '', `$ criu-gdb info ${checkpoint} --root ${root}`, infoCommand.run({ positionals, options }), '', '(gdb is not installed: install it to see the backtraces through criu-load)'].join('\n');
+      return [...summary, '', `$ criu-gdb info ${checkpoint} --root ${root}`, viewCommand(infoView).run({ positionals, options }), '', '(gdb is not installed: install it to see the backtraces through criu-load)'].join('\n');
     }
     return [...summary, '', `$ criu-gdb ${checkpoint} --root ${root} -- -batch -ex 'info threads' -ex 'thread apply all bt'`, backtrace].join('\n');
   },

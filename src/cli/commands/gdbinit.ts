@@ -3,7 +3,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
-import { helpText, type Command } from './command.js';
+import { helpText } from '../../views/view.js';
+import type { Command } from './command.js';
 
 const PLUGIN_RELATIVE = join('gdb-plugin', 'criu_gdb.py');
 
@@ -56,7 +57,7 @@ export const gdbinitCommand: Command = {
   options,
   help: () =>
     helpText(
-      'gdbinit [--install]',
+      'criu-gdb gdbinit [--install]',
       "Prints the line that loads criu-gdb's plugin into gdb, for ~/.gdbinit. With --install, appends it\nto ~/.gdbinit ($HOME is honoured) unless it is already there. Then 'criu-load DIR' works in any gdb.",
       options,
     ),
