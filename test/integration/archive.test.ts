@@ -21,7 +21,7 @@ import { RootFile } from '../../src/model/backing-file.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { ARCHIVES_DIR, type ArchiveExpectation } from '../setup/make-archives.js';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth, parseAddress, truthMemory, type CheckpointName } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, threadBlocks } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, threadBlocks } from '../helpers/gdb-session.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const FORMATS = { tar: 'tar', gzip: 'tar.gz', zstd: 'tar.zst' } as const;

@@ -28,7 +28,7 @@ import {
   type CheckpointName,
   type ProcessTruth,
 } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, maskKernelOwned, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, maskKernelOwned, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from '../helpers/gdb-session.js';
 
 const OUT = join(WORK_DIR, 'coredump');
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CHECKPOINT_NAMES, checkpointAvailability, imagesDir, loadTruth, type CheckpointName } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from '../helpers/gdb-session.js';
 
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');
 

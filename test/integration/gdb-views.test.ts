@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, checkpointAvailability, imagesDir, type CheckpointName } from '../helpers/checkpoints.js';
 import { ARCHIVES_DIR } from '../setup/make-archives.js';
-import { gdbOnCheckpoint } from './gdb-session.js';
+import { gdbOnCheckpoint } from '../helpers/gdb-session.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 

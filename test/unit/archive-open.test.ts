@@ -21,7 +21,7 @@ import { compileByteRegex, searchMemory } from '../../src/model/search.js';
 import { DiffLayer } from '../../src/rootfs/overlay.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
 import { findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
-import { tarOf } from './archive-build.js';
+import { tarOf } from '../helpers/build-archive.js';
 
 const truth = loadFixtureTruth('demo');
 const live = rootProcess(truth);

@@ -22,7 +22,7 @@ import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/pagemap.js';
 import { RootFs } from '../../src/rootfs/resolve.js';
 import { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } from '../helpers/checkpoints.js';
-import { imageDir, PAGE, pagemapImage, pages } from './build-image.js';
+import { imageDir, PAGE, pagemapImage, pages } from '../helpers/build-image.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-gdb-export-plan-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import type { Aarch64Registers, X86Registers } from '../../src/images/registers.
 import { RLIM_INFINITY } from '../../src/images/rlimits.js';
 import { decodeSiginfo, signalName } from '../../src/images/signals.js';
 import { readCreds, readRlimits, readSharedSignals, readSigactions, readThreadSignals, readTimers } from '../../src/model/task-details.js';
-import { catchImageError, image, openImageDir, type EntrySpec } from './build-image.js';
+import { catchImageError, image, openImageDir, type EntrySpec } from '../helpers/build-image.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers

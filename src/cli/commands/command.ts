@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { Checkpoint } from '../../model/checkpoint.js';
-import { parseArgs, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
+import { stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
 import { helpText, viewOperands, type View } from '../../views/view.js';
 
 /** One CLI command. */
@@ -56,9 +56,4 @@ export function viewCommand(view: View): Command {
       }
     },
   };
-}
-
-/** Parses `argv` for `command`. */
-export function commandArgs(command: Command, argv: readonly string[]): ParsedArgs {
-  return parseArgs(argv, command.options);
 }

@@ -19,7 +19,6 @@ export const infoCommand = viewCommandNamed('info');
 export const psCommand = viewCommandNamed('ps');
 export const mapsCommand = viewCommandNamed('maps');
 export const fdsCommand = viewCommandNamed('fds');
-export const readCommand = viewCommandNamed('read');
 export const searchCommand = viewCommandNamed('search');
 export const showCommand = viewCommandNamed('show');
 export const inspectCommand = viewCommandNamed('inspect');

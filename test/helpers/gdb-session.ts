@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Checkpoint } from '../../src/model/checkpoint.js';
-import { REPO_ROOT } from '../helpers/checkpoints.js';
+import { REPO_ROOT } from './checkpoints.js';
 
 export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
 
