@@ -1,5 +1,5 @@
-import { formatTable, toJson } from './format.js';
-import { jsonOption, processOptions, selectedProcesses, type View } from './view.js';
+import { formatTable } from './format.js';
+import { defineView, jsonOption, processOptions, selectedProcesses } from './view.js';
 
 /** Renders open(2) access flags as r, w or rw. */
 export function accessMode(flags: number): string {
@@ -14,7 +14,7 @@ export function accessMode(flags: number): string {
 }
 
 /** `fds`: open files, sockets, pipes, cwd and root. */
-export const fdsView: View = {
+export const fdsView = defineView({
   name: 'fds',
   usage: 'fds DIR [--pid N] [--json]',
   helpUsage: 'fds DIR [--pid N | --all] [--json] [--root PATH]',
@@ -24,16 +24,15 @@ export const fdsView: View = {
   operands: { max: 0 },
   inGdb: true,
   perProcess: true,
-  render(checkpoint, request) {
-    const { args } = request;
-    const views = selectedProcesses(checkpoint, request).map((process) => ({
+  collect: (checkpoint, request) =>
+    selectedProcesses(checkpoint, request).map((process) => ({
       pid: process.pid,
       comm: process.comm,
       ...process.dirs(),
       fds: process.fds(),
-    }));
-    if (args.options.has('json')) return toJson(views);
-    return views
+    })),
+  text(records) {
+    return records
       .map((view) => {
         const rows = view.fds.map((fd) => [
           String(fd.fd),
@@ -49,4 +48,4 @@ export const fdsView: View = {
       })
       .join('\n\n');
   },
-};
+});

@@ -1,9 +1,8 @@
 import { PAGE_BYTES as PAGE } from '../images/pagemap.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { MappingCoverage } from '../model/types.js';
-import { formatBytes, toJson } from './format.js';
-import { jsonOption, type View } from './view.js';
-
+import { formatBytes } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** The summary `info` prints. */
 export interface CheckpointSummary {
@@ -70,7 +69,7 @@ export function summarize(checkpoint: Checkpoint): CheckpointSummary {
 }
 
 /** `info`: a summary of the checkpoint. */
-export const infoView: View = {
+export const infoView = defineView({
   name: 'info',
   usage: 'info DIR [--json]',
   helpUsage: 'info DIR [--json] [--root PATH]',
@@ -80,9 +79,8 @@ export const infoView: View = {
   operands: { max: 0 },
   inGdb: true,
   perProcess: false,
-  render(checkpoint, { args }) {
-    const summary = summarize(checkpoint);
-    if (args.options.has('json')) return toJson(summary);
+  collect: (checkpoint) => summarize(checkpoint),
+  text(summary) {
     const { pages } = summary.memory;
     const lines: Array<[string, string]> = [
       ['Checkpoint', summary.path],
@@ -103,4 +101,4 @@ export const infoView: View = {
     const width = Math.max(...lines.map(([key]) => key.length));
     return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
   },
-};
+});

@@ -6,10 +6,9 @@ import type { ProcessModel } from '../model/process.js';
 import type { FdModel } from '../model/types.js';
 import { readDumpStats } from '../source/metadata.js';
 import { intOption, type ParsedArgs } from './args.js';
-import { toJson } from './format.js';
 import { treeOrder } from './ps.js';
 import { showRecord, type ShowRecord } from './show.js';
-import { jsonOption, type View } from './view.js';
+import { defineView, jsonOption } from './view.js';
 
 const options = [
   jsonOption,
@@ -180,7 +179,7 @@ function processNode(process: InspectProcess): TreeNode {
   return branch(`${tag}  ${name}`, children);
 }
 
-function render(record: InspectRecord, w: Wanted): string {
+function inspectText(record: InspectRecord, w: Wanted): string {
   const c = record.container;
   const top: TreeNode[] = [];
   const add = (label: string, value: string | undefined): void => {
@@ -240,7 +239,7 @@ function render(record: InspectRecord, w: Wanted): string {
 }
 
 /** `inspect`: checkpointctl's inspect, on an archive or a directory. */
-export const inspectView: View = {
+export const inspectView = defineView({
   name: 'inspect',
   usage: 'inspect ARCHIVE|DIR [--ps-tree] [--files] [--sockets] [--mounts] [--stats] [--json]',
   helpUsage: 'inspect ARCHIVE|DIR [--ps-tree|--ps-tree-cmd|--ps-tree-env] [--files] [--sockets] [--mounts] [--stats] [--metadata] [--all] [--pid N] [--json] [--root PATH]',
@@ -254,7 +253,7 @@ export const inspectView: View = {
   operands: { max: 0 },
   inGdb: false,
   perProcess: false,
-  render(checkpoint, { args }) {
+  collect(checkpoint, { args }) {
     const w = wanted(args);
     if (w.pid !== undefined && w.pid < 1) throw new UsageError('--pid needs a positive number');
     const record: InspectRecord = showRecord(checkpoint);
@@ -269,10 +268,8 @@ export const inspectView: View = {
     }
     if (w.tree) record.processTree = processTree(checkpoint, w);
     if (w.mounts) record.mounts = record.container?.mounts ?? [];
-    if (args.options.has('json')) {
-      if (!w.metadata && record.container) record.container = { ...record.container, annotations: {} };
-      return toJson(record);
-    }
-    return render(record, w);
+    return { record, wanted: w };
   },
-};
+  json: ({ record, wanted: w }) => (!w.metadata && record.container ? { ...record, container: { ...record.container, annotations: {} } } : record),
+  text: ({ record, wanted: w }) => inspectText(record, w),
+});

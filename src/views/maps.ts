@@ -1,8 +1,8 @@
-import { formatTable, hex, hexAddress, toJson } from './format.js';
-import { jsonOption, processOptions, selectedProcesses, type View } from './view.js';
+import { formatTable, hex, hexAddress } from './format.js';
+import { defineView, jsonOption, processOptions, selectedProcesses } from './view.js';
 
 /** `maps`: /proc/PID/maps plus where each mapping's pages are. */
-export const mapsView: View = {
+export const mapsView = defineView({
   name: 'maps',
   usage: 'maps DIR [--pid N] [--json]',
   helpUsage: 'maps DIR [--pid N | --all] [--json] [--root PATH]',
@@ -17,33 +17,29 @@ export const mapsView: View = {
   operands: { max: 0 },
   inGdb: true,
   perProcess: true,
-  render(checkpoint, request) {
-    const { args } = request;
-    const processes = selectedProcesses(checkpoint, request);
-    const views = processes.map((process) => ({
+  collect: (checkpoint, request) =>
+    selectedProcesses(checkpoint, request).map((process) => ({
       pid: process.pid,
       comm: process.comm,
       mappings: process.mappings().map((mapping) => ({ mapping, pages: process.coverage(mapping) })),
-    }));
-    if (args.options.has('json')) {
-      return toJson(
-        views.map((view) => ({
-          pid: view.pid,
-          comm: view.comm,
-          mappings: view.mappings.map(({ mapping, pages }) => ({
-            start: hexAddress(mapping.start),
-            end: hexAddress(mapping.end),
-            perms: mapping.perms,
-            offset: hexAddress(mapping.offset),
-            kind: mapping.kind,
-            name: mapping.name,
-            pages,
-            ...(mapping.unavailableReason ? { unavailable: mapping.unavailableReason } : {}),
-          })),
-        })),
-      );
-    }
-    return views
+    })),
+  json: (records) =>
+    records.map((view) => ({
+      pid: view.pid,
+      comm: view.comm,
+      mappings: view.mappings.map(({ mapping, pages }) => ({
+        start: hexAddress(mapping.start),
+        end: hexAddress(mapping.end),
+        perms: mapping.perms,
+        offset: hexAddress(mapping.offset),
+        kind: mapping.kind,
+        name: mapping.name,
+        pages,
+        ...(mapping.unavailableReason ? { unavailable: mapping.unavailableReason } : {}),
+      })),
+    })),
+  text(records) {
+    return records
       .map((view) => {
         const rows = view.mappings.map(({ mapping, pages }) => [
           `${hex(mapping.start).padStart(12, '0')}-${hex(mapping.end).padStart(12, '0')}`,
@@ -63,4 +59,4 @@ export const mapsView: View = {
       })
       .join('\n\n');
   },
-};
+});

@@ -1,7 +1,7 @@
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
-import { formatTable, toJson } from './format.js';
-import { jsonOption, type View } from './view.js';
+import { formatTable } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** One process as `ps --json` prints it. */
 export interface PsRecord {
@@ -54,7 +54,7 @@ export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel
 }
 
 /** `ps`: the process tree. */
-export const psView: View = {
+export const psView = defineView({
   name: 'ps',
   usage: 'ps DIR [--json]',
   helpUsage: 'ps DIR [--json] [--root PATH]',
@@ -64,12 +64,11 @@ export const psView: View = {
   operands: { max: 0 },
   inGdb: true,
   perProcess: false,
-  render(checkpoint, { args }) {
-    const ordered = treeOrder(checkpoint);
-    if (args.options.has('json')) return toJson(ordered.map(({ process }) => record(process)));
+  collect: (checkpoint) => treeOrder(checkpoint).map(({ process, depth }) => ({ depth, info: record(process) })),
+  json: (records) => records.map(({ info }) => info),
+  text(records) {
     const rows: string[][] = [];
-    for (const { process, depth } of ordered) {
-      const info = record(process);
+    for (const { depth, info } of records) {
       const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
       rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
       if (info.threads.length > 1) {
@@ -78,4 +77,4 @@ export const psView: View = {
     }
     return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);
   },
-};
+});

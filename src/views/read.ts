@@ -1,14 +1,14 @@
 import { UsageError } from '../errors.js';
 import { intOption, parseNumber } from './args.js';
-import { hexAddress, toJson } from './format.js';
+import { hexAddress } from './format.js';
 import { formatHexdump } from './hexdump.js';
-import { jsonOption, type View } from './view.js';
+import { defineView, jsonOption } from './view.js';
 
 /** Most bytes the read command prints. */
 const MAX_DUMP_BYTES = 16 * 1024 * 1024;
 
 /** `read`: a hexdump of process memory, with unavailable bytes marked. */
-export const readView: View = {
+export const readView = defineView({
   name: 'read',
   usage: 'read DIR [--pid N] ADDR LEN [--json]',
   helpUsage: 'read DIR [--pid N] ADDR LEN [--json] [--root PATH]',
@@ -18,7 +18,7 @@ export const readView: View = {
   operands: { max: 2 },
   inGdb: false,
   perProcess: false,
-  render(checkpoint, { operands, args }) {
+  collect(checkpoint, { operands, args }) {
     const [addressText, lengthText] = operands;
     if (addressText === undefined || lengthText === undefined) throw new UsageError('read needs ADDR and LEN');
     const address = parseNumber(addressText, 'ADDR');
@@ -26,16 +26,14 @@ export const readView: View = {
     if (length > BigInt(MAX_DUMP_BYTES)) throw new UsageError(`LEN is limited to ${MAX_DUMP_BYTES} bytes`);
     const pid = intOption(args, 'pid');
     const process = pid === undefined ? checkpoint.rootProcess : checkpoint.process(pid);
-    const read = process.memory().read(address, Number(length));
-    if (args.options.has('json')) {
-      return toJson({
-        pid: process.pid,
-        address: hexAddress(address),
-        length: Number(length),
-        hex: read.data.toString('hex'),
-        unavailable: read.unavailable.map((r) => ({ start: hexAddress(r.start), end: hexAddress(r.end), reason: r.reason })),
-      });
-    }
-    return formatHexdump(read);
+    return { pid: process.pid, read: process.memory().read(address, Number(length)) };
   },
-};
+  json: ({ pid, read }) => ({
+    pid,
+    address: hexAddress(read.address),
+    length: read.data.length,
+    hex: read.data.toString('hex'),
+    unavailable: read.unavailable.map((r) => ({ start: hexAddress(r.start), end: hexAddress(r.end), reason: r.reason })),
+  }),
+  text: ({ read }) => formatHexdump(read),
+});

@@ -2,8 +2,8 @@ import { UsageError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../model/search.js';
 import { intOption } from './args.js';
-import { hexAddress, printable, toJson } from './format.js';
-import { jsonOption, processOptions, type View, type ViewRequest } from './view.js';
+import { hexAddress, printable } from './format.js';
+import { defineView, jsonOption, processOptions, type ViewRequest } from './view.js';
 
 const options = [
   jsonOption,
@@ -111,7 +111,7 @@ function searchPid(request: ViewRequest): number | undefined {
 }
 
 /** `search`: find bytes in process memory. */
-export const searchView: View = {
+export const searchView = defineView({
   name: 'search',
   usage: 'search DIR|ARCHIVE PATTERN [--pid N] [--hex|--regex] [--json]',
   helpUsage: 'search DIR|ARCHIVE PATTERN [--pid N | --all] [--hex | --regex [--ignore-case] [--max-match N]] [--context N] [--limit N] [--json] [--root PATH]',
@@ -128,7 +128,7 @@ export const searchView: View = {
   operands: { max: 1, rest: true },
   inGdb: true,
   perProcess: true,
-  render(checkpoint, request) {
+  collect(checkpoint, request) {
     const { args } = request;
     const [patternText] = request.operands;
     if (patternText === undefined) throw new UsageError('search needs a PATTERN');
@@ -142,9 +142,8 @@ export const searchView: View = {
     const limit = intOption(args, 'limit') ?? DEFAULT_SEARCH_LIMIT;
     if (limit < 1) throw new UsageError('--limit must be at least 1');
     const search: SearchRequest = { pattern, pid: searchPid(request), limit, context: intOption(args, 'context'), maxMatch: intOption(args, 'max-match') };
-    const result = searchCheckpoint(checkpoint, search);
-    const record = pattern instanceof RegExp ? regexMatchRecord : matchRecord;
-    if (args.options.has('json')) return toJson({ matches: result.matches.map((m) => record(m)), truncated: result.truncated });
-    return formatMatches(result, limit);
+    return { result: searchCheckpoint(checkpoint, search), limit, regex: pattern instanceof RegExp };
   },
-};
+  json: ({ result, regex }) => ({ matches: result.matches.map((m) => (regex ? regexMatchRecord(m) : matchRecord(m))), truncated: result.truncated }),
+  text: ({ result, limit }) => formatMatches(result, limit),
+});

@@ -1,8 +1,8 @@
 import { byteString, readContainerInfo, type ContainerInfo } from '../source/metadata.js';
 import type { CheckpointSizes } from '../source/container.js';
 import type { Checkpoint } from '../model/checkpoint.js';
-import { formatTable, toJson } from './format.js';
-import { jsonOption, type View } from './view.js';
+import { formatTable } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** What `show --json` prints. */
 export interface ShowRecord {
@@ -68,7 +68,7 @@ export function showDetails(record: ShowRecord): string[] {
 }
 
 /** `show`: the container a checkpoint archive or directory holds. */
-export const showView: View = {
+export const showView = defineView({
   name: 'show',
   usage: 'show ARCHIVE|DIR [--json]',
   helpUsage: 'show ARCHIVE|DIR [--json] [--root PATH]',
@@ -84,9 +84,6 @@ export const showView: View = {
   operands: { max: 0 },
   inGdb: false,
   perProcess: false,
-  render(checkpoint, { args }) {
-    const record = showRecord(checkpoint);
-    if (args.options.has('json')) return toJson(record);
-    return [`Displaying container checkpoint data from ${record.path}`, '', showTable(record), '', ...showDetails(record)].join('\n');
-  },
-};
+  collect: (checkpoint) => showRecord(checkpoint),
+  text: (record) => [`Displaying container checkpoint data from ${record.path}`, '', showTable(record), '', ...showDetails(record)].join('\n'),
+});

@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
 import { intOption, type OptionSpec, type ParsedArgs } from './args.js';
+import { toJson } from './format.js';
 
 /** What a view is asked for: its operands and options, and who asks. */
 export interface ViewRequest {
@@ -18,8 +19,8 @@ export interface ViewRequest {
   defaultPid?: number | undefined;
 }
 
-/** One view of a checkpoint. */
-export interface View {
+/** What every view says about itself: name, help and options. */
+export interface ViewInfo {
   name: string;
   /** The command-list line without the program name, e.g. `ps DIR [--json]`. */
   usage: string;
@@ -37,8 +38,38 @@ export interface View {
   inGdb: boolean;
   /** Shows one or every process (--pid N, --all); inside gdb the current inferior's process is the default. */
   perProcess: boolean;
-  /** Renders the view of `checkpoint`. Throws a CriuGdbError for bad input, a UsageError for bad usage. */
+}
+
+/**
+ * How a view is made: one collector of records, and their renderers. Usage and input problems are thrown
+ * by `collect` (UsageError, CriuGdbError).
+ */
+export interface ViewSpec<Records> extends ViewInfo {
+  /** Gathers the records from the open checkpoint. */
+  collect(checkpoint: Checkpoint, request: ViewRequest): Records;
+  /** The records as text. */
+  text(records: Records): string;
+  /** The value printed as JSON (default: the records themselves). */
+  json?(records: Records): unknown;
+}
+
+/** One view of a checkpoint, ready to render. */
+export interface View extends ViewInfo {
+  /** Collects the records of `checkpoint` and renders them as text, or as JSON with --json. */
   render(checkpoint: Checkpoint, request: ViewRequest): string;
+}
+
+/** A view from its collector and renderers. */
+export function defineView<Records>(spec: ViewSpec<Records>): View {
+  const { collect, text, json, ...info } = spec;
+  return {
+    ...info,
+    render(checkpoint, request) {
+      const records = collect(checkpoint, request);
+      if (!request.args.options.has('json')) return text(records);
+      return toJson(json ? json(records) : records);
+    },
+  };
 }
 
 /** The --json option. */

@@ -45,6 +45,7 @@ function views(pattern: string): Array<{ gdb: string; cli: string[] }> {
     { gdb: 'criu fds --all', cli: ['fds'] },
     { gdb: 'criu maps --all --json', cli: ['maps', '--json'] },
     { gdb: `criu search --all ${pattern}`, cli: ['search', '', pattern] },
+    { gdb: `criu search --all --regex --max-match 12 --context 4 --json ${pattern}[a-z_-]*`, cli: ['search', '', `${pattern}[a-z_-]*`, '--all', '--regex', '--max-match', '12', '--context', '4', '--json'] },
   ];
 }
 

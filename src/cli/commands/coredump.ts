@@ -1,10 +1,9 @@
 import { UsageError } from '../../errors.js';
-import { Checkpoint } from '../../model/checkpoint.js';
 import { exportCoresSync, formatReports } from '../../export/coredump.js';
 import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
 import { hexAddress, toJson } from '../../views/format.js';
 import { helpText, jsonOption } from '../../views/view.js';
-import { rootOption, type Command } from './command.js';
+import { openCheckpoint, rootOption, type Command } from './command.js';
 
 const options: readonly OptionSpec[] = [
   jsonOption,
@@ -56,10 +55,9 @@ export const coredumpCommand: Command = {
   run(args) {
     const { output, positionals } = outputAndPositionals(args);
     const [dir, ...rest] = positionals;
-    if (!dir) throw new UsageError('missing checkpoint directory');
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''}`);
     const pid = intOption(args, 'pid');
-    const checkpoint = Checkpoint.open(dir, { root: stringOption(args, 'root') });
+    const checkpoint = openCheckpoint(dir, args);
     try {
       const reports = exportCoresSync(checkpoint, { outDir: output ?? '.', pids: pid === undefined ? undefined : [pid] });
       if (args.options.has('json')) {
