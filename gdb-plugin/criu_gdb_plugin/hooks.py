@@ -2,7 +2,6 @@
 
 import gdb
 
-from . import session as sessions
 from .gdbutil import Quiet
 from .rpc import one_line
 
@@ -17,13 +16,15 @@ CHECK_FUNCTION = "_criu_check_writable"
 
 class CheckWritable(gdb.Function):
     """$_criu_check_writable(COMMAND): fails when the current inferior is a CRIU checkpoint (used by the
-    hooks criu-load installs on continue, step, run, kill...)."""
+    hooks criu-load installs on continue, step, run, kill...). current_session() is the loaded checkpoint,
+    or None."""
 
-    def __init__(self):
+    def __init__(self, current_session):
         super().__init__(CHECK_FUNCTION)
+        self.current_session = current_session
 
     def invoke(self, command=None):
-        session = sessions.current
+        session = self.current_session()
         if session is None:
             return 0
         inferior = gdb.selected_inferior()

@@ -38,7 +38,7 @@ def register():
     if _registered:
         return
     _registered = True
-    hooks.CheckWritable()
+    hooks.CheckWritable(lambda: sessions.current)
     commands.CriuLoad()
     commands.CriuUnload()
     commands.CriuPrefix()
