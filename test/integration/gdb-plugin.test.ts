@@ -215,6 +215,21 @@ describe('errors are one line and gdb stays usable', () => {
     expect(result.stdout).toMatch(new RegExp(`^\\* 1\\s+process ${live.pid}`, 'm'));
   }, 60_000);
 
+  it('prints the warnings the helper raises while rendering a view, once, as the CLI does', async () => {
+    const partial = scratchDir('criu-gdb-no-fs-');
+    cpSync(demo, partial, { recursive: true });
+    rmSync(join(partial, `fs-${live.pid}.img`));
+    const result = await gdb([`criu-load ${partial} --root ${demoRoot}`, 'echo ==first\\n', 'criu fds', 'echo ==second\\n', 'criu fds']);
+    expect(result.exitCode).toBe(0);
+    const [, first = '', second = ''] = result.stdout.split(/^==(?:first|second)$/m);
+    const warning = `warning: fs-${live.pid}.img: image is missing`;
+    expect(first.split('\n')).toContain(warning);
+    expect(second).not.toContain(warning);
+    expect(first).toContain(`pid ${live.pid} (${live.comm})  cwd ?  root ?`);
+    const cli = await execa('node', [join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), 'fds', partial, '--root', demoRoot], { reject: false });
+    expect(cli.stderr).toBe(`criu-gdb: ${warning}`);
+  }, 60_000);
+
   it('refuses gdb older than 13', async () => {
     const result = await gdb(['python gdb.VERSION = "12.1"', LOAD_DEMO]);
     expect(result.stderr).toBe('criu-load needs gdb 13 or newer (this is gdb 12.1)');
