@@ -122,7 +122,7 @@ export class Session {
     const args = parseArgs(argv, view.options);
     const known = new Set(this.checkpoint.warnings);
     const defaultPid = view.perProcess ? params.pid : undefined;
-    const text = view.render(this.checkpoint, { operands: viewOperands(view, args.positionals), args, defaultPid });
+    const text = view.render(this.checkpoint, { operands: viewOperands(view, args.positionals, true), args, defaultPid });
     return { text, warnings: this.checkpoint.warnings.filter((warning) => !known.has(warning)) };
   }
 

@@ -32,7 +32,10 @@ export interface ViewInfo {
   description: string;
   /** Its options, --json included, --root excluded (that belongs to opening the checkpoint). */
   options: readonly OptionSpec[];
-  /** How many operands follow the checkpoint at most; `rest` joins the extra words of the last with spaces. */
+  /**
+   * How many operands follow the checkpoint at most. With `rest`, inside gdb (where a pattern is typed
+   * unquoted) the extra words are joined to the last operand with spaces.
+   */
   operands: { max: number; rest?: boolean };
   /** Offered inside gdb as `criu NAME`. */
   inGdb: boolean;
@@ -90,10 +93,10 @@ export function selectedProcesses(checkpoint: Checkpoint, request: ViewRequest):
   return chosen === undefined ? [...checkpoint.processes] : [checkpoint.process(chosen)];
 }
 
-/** Checks the operand count and returns the operands, the extra words of a `rest` operand joined by spaces. */
-export function viewOperands(view: View, operands: readonly string[]): string[] {
+/** Checks the operand count and returns the operands; `inGdb`, the extra words of a `rest` operand are joined by spaces. */
+export function viewOperands(view: ViewInfo, operands: readonly string[], inGdb = false): string[] {
   if (operands.length <= view.operands.max) return [...operands];
-  if (view.operands.rest && view.operands.max > 0) return [...operands.slice(0, view.operands.max - 1), operands.slice(view.operands.max - 1).join(' ')];
+  if (inGdb && view.operands.rest && view.operands.max > 0) return [...operands.slice(0, view.operands.max - 1), operands.slice(view.operands.max - 1).join(' ')];
   throw new UsageError(`unexpected argument: ${operands[view.operands.max] ?? ''}`);
 }
 
