@@ -8,7 +8,7 @@ import gdb
 
 from . import session as sessions
 from .gdbutil import guard, inferior, write_text
-from .rpc import ClientError, HelperError, timeout_setting
+from .rpc import ClientError, timeout_setting
 
 MIN_GDB_MAJOR = 13
 LOAD_USAGE = "criu-load DIR [--root PATH] [--pid N]"
@@ -321,6 +321,3 @@ class CriuUnloadAlias(CriuUnload):
     def __init__(self):
         super().__init__("criu unload")
 
-
-__all__ = ["CriuLoad", "CriuUnload", "CriuPrefix", "CriuCoredump", "CriuLoadAlias", "CriuUnloadAlias",
-           "HelperError", "register_commands_at_start", "register_helper_commands"]

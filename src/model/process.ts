@@ -198,8 +198,7 @@ export class ProcessModel {
   coverage(mapping: Mapping): MappingCoverage {
     const memory = this.memory();
     const region = memory.regionAt(mapping.start);
-    const spans = region ? memory.regionSpans(region, mapping.start, mapping.end) : [{ start: mapping.start, end: mapping.end, source: { type: 'unavailable' as const, reason: 'not mapped' } }];
-    return coverageOf(spans);
+    return coverageOf(region ? memory.regionSpans(region, mapping.start, mapping.end) : memory.spans(mapping.start, mapping.end));
   }
 
   /** Path of the executable, when the images name it. */
