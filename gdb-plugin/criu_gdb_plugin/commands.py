@@ -8,7 +8,7 @@ import gdb
 
 from . import session as sessions
 from .gdbutil import guard, inferior, write_text
-from .rpc import ClientError, timeout_setting
+from .rpc import ClientError, one_line, timeout_setting
 
 MIN_GDB_MAJOR = 13
 LOAD_USAGE = "criu-load DIR [--root PATH] [--pid N]"
@@ -249,8 +249,8 @@ def register_helper_commands(helper):
     except ClientError:
         return False
     for info in (listed or {}).get("commands") or []:
-        name = info.get("name")
-        if not isinstance(name, str) or name in _helper_commands:
+        name = info.get("name") if isinstance(info, dict) else None
+        if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9-]*$", name) or name in _helper_commands:
             continue
         _helper_commands.add(name)
         command = type("Criu_%s" % re.sub(r"\W", "_", name), (HelperCommand,), {"__doc__": info.get("help") or name, "info": info})
@@ -267,6 +267,8 @@ def register_commands_at_start():
         return
     try:
         register_helper_commands(helper)
+    except Exception as error:  # a defect must not break sourcing the plugin: one line
+        gdb.write("warning: criu-gdb: cannot list the helper's commands: %s: %s\n" % (type(error).__name__, one_line(error)))
     finally:
         helper.stop()
 
