@@ -2,9 +2,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
-import { takeWarnings } from './commands/command.js';
+import { parseArgs } from '../views/args.js';
 import { commands, findCommand } from './commands/index.js';
-import { parseArgs } from './args.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
 
 /** Exit statuses of the CLI. */
@@ -46,12 +45,12 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
       return ExitCode.ok;
     }
     const args = parseArgs(rest, command.options);
-    const text = command.run(args);
+    const warnings: string[] = [];
+    const text = command.run(args, (warning) => warnings.push(warning));
     if (text !== '') out(text);
-    for (const warning of takeWarnings()) err(`criu-gdb: warning: ${warning}`);
+    for (const warning of warnings) err(`criu-gdb: warning: ${warning}`);
     return ExitCode.ok;
   } catch (error) {
-    takeWarnings();
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
       err("Try 'criu-gdb --help'.");

@@ -33,9 +33,9 @@ import {
   writeProgramHeader,
   type Note,
 } from './elf.js';
+import { PAGE_BYTES, PAGE_SIZE } from '../images/pagemap.js';
 
-export const CORE_PAGE_SIZE = 4096;
-const PAGE = BigInt(CORE_PAGE_SIZE);
+const PAGE = PAGE_SIZE;
 /** Memory read per step. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -180,7 +180,7 @@ export function* writeCoreSteps(
   chunkBytes = DEFAULT_CHUNK_BYTES,
   options: { threaded?: boolean } = {},
 ): Generator<CoreProgress, CoreWriteResult> {
-  if (chunkBytes <= 0 || chunkBytes % CORE_PAGE_SIZE !== 0) throw new Error('chunk size must be a positive multiple of the page size');
+  if (chunkBytes <= 0 || chunkBytes % PAGE_BYTES !== 0) throw new Error('chunk size must be a positive multiple of the page size');
   const layout = layoutCore(contents);
   const head = encodeCoreHead(contents, layout);
   writeAll(fd, head, 0, head.length, 0n);

@@ -15,17 +15,14 @@
  * pid 24, ppid 28, pgrp 32, sid 36, fname 40 (16), psargs 56 (80)); NT_FILE is count, page size, then
  * (start, end, offset in pages) per file mapping, then the NUL-terminated names.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CriuGdbError } from '../errors.js';
-import { readCreds } from '../images/creds.js';
+import { packageVersion } from '../package.js';
 import type { X86GpRegisters, X86Registers } from '../images/registers.js';
-import { readSharedSignals, readThreadSignals, type SigInfo } from '../images/signals.js';
-import { PAGE_SIZE } from '../model/pagemap-index.js';
+import type { SigInfo } from '../images/signals.js';
+import { PAGE_SIZE } from '../images/pagemap.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping } from '../model/types.js';
-import { liveRegisters, type LiveRegisters } from '../rsp/registers.js';
+import type { LiveRegisters } from '../arch/x86_64/syscall-restart.js';
 import { CRIUGDB_INFO_FORMAT, encodeCriuGdbNote, type CriuGdbThreadInfo, type CriuGdbUnavailableRange } from './criugdb-note.js';
 import { NT, type Note } from './elf.js';
 import { encodeFxsave, encodeXsave, encodeXsaveLayout } from './xstate.js';
@@ -220,35 +217,16 @@ export interface ThreadRegisters {
  */
 export function threadRegisters(process: ProcessModel): ThreadRegisters[] {
   if (process.arch !== 'x86_64') throw new CriuGdbError(`pid ${process.pid} is an ${process.arch} process; only x86_64 processes can be exported as cores`);
-  const memory = process.memory();
-  const codeAt = (address: bigint, length: number): Buffer | undefined => {
-    const read = memory.read(address, length);
-    return read.unavailable.length === 0 ? read.data : undefined;
-  };
   return process.tids.map((tid) => {
-    const core = tid === process.pid ? process.core(tid) : process.coreIfPresent(tid);
-    if (!core) return { tid, live: undefined };
-    const regs = core.registers;
-    if (!regs || regs.arch !== 'x86_64') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} has no saved x86_64 registers (core-${tid}.img)`);
-    if (regs.gp.mode === 'compat') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
-    return { tid, live: liveRegisters(regs, codeAt) };
+    const live = process.liveRegisters(tid);
+    if (live?.registers.gp.mode === 'compat') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
+    return { tid, live };
   });
 }
 
 function producer(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const parsed: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-      if (typeof parsed === 'object' && parsed !== null && 'name' in parsed && parsed.name === 'criu-gdb' && 'version' in parsed) {
-        return `criu-gdb ${String(parsed.version)}`;
-      }
-    } catch {
-      // keep looking upwards
-    }
-    dir = dirname(dir);
-  }
-  return 'criu-gdb';
+  const version = packageVersion();
+  return version === 'unknown' ? 'criu-gdb' : `criu-gdb ${version}`;
 }
 
 /** Registers of one thread in the order of the thread's register notes; `first` adds the XSAVE layout. */
@@ -282,14 +260,13 @@ function psargs(process: ProcessModel): Buffer {
 /** Every note of the core of `process`; `unavailable` lists the ranges left out of the PT_LOAD segments. */
 export function processNotes(process: ProcessModel, unavailable: readonly CriuGdbUnavailableRange[]): Note[] {
   const { checkpoint } = process;
-  const dir = checkpoint.dir;
   const leaderCore = process.leaderCore;
   const threads = threadRegisters(process);
   const names = new Map(process.threads().map((t) => [t.tid, t]));
   const stopped = process.state === 'stopped';
   const cursig = stopped ? (leaderCore.task?.stopSigno ?? 0) : 0;
-  const shared = checkpoint.tolerate(() => readSharedSignals(dir, process.pid, leaderCore)) ?? [];
-  const creds = checkpoint.tolerate(() => readCreds(dir, process.pid, process.pid, leaderCore));
+  const shared = checkpoint.tolerate(() => process.sharedSignals()) ?? [];
+  const creds = checkpoint.tolerate(() => process.credentials());
   const mm = checkpoint.tolerate(() => process.mm());
 
   const notes: Note[] = [];
@@ -301,7 +278,7 @@ export function processNotes(process: ProcessModel, unavailable: readonly CriuGd
       return;
     }
     const core = process.core(tid);
-    const own = checkpoint.tolerate(() => readThreadSignals(dir, tid, core)) ?? [];
+    const own = checkpoint.tolerate(() => process.threadSignals(tid)) ?? [];
     const thread = names.get(tid);
     notes.push({
       name: 'CORE',

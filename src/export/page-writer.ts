@@ -10,8 +10,8 @@
  */
 import { writeSync } from 'node:fs';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { PAGE_BYTES } from '../images/pagemap.js';
 
-export const PAGE_BYTES = 4096;
 /** Chunks queued to the writer thread at most. */
 export const MAX_IN_FLIGHT = 4;
 /** How long the writer thread may take to start before the caller writes by itself. */

@@ -11,6 +11,7 @@
  * ymm0..15) 576, MPX bound registers 960, MPX BNDCSR 1024, AVX-512 opmask 1088, ZMM_Hi256 1152, Hi16_ZMM
  * 1664, PKRU 2688.
  */
+import { XFEATURE } from '../arch/x86_64/xsave.js';
 import type { X86FpRegisters, X86Registers } from '../images/registers.js';
 
 export const FXSAVE_SIZE = 512;
@@ -29,17 +30,19 @@ export const XSAVE_OFFSET = {
   pkru: 2688,
 } as const;
 
-/** XCR0 bits (state component numbers). */
+const bit = (feature: number): bigint => 1n << BigInt(feature);
+
+/** XCR0 bits of the state components (numbered in XFEATURE). */
 export const XCR0 = {
-  x87: 1n << 0n,
-  sse: 1n << 1n,
-  avx: 1n << 2n,
-  bndregs: 1n << 3n,
-  bndcsr: 1n << 4n,
-  opmask: 1n << 5n,
-  zmmHi256: 1n << 6n,
-  hi16Zmm: 1n << 7n,
-  pkru: 1n << 9n,
+  x87: bit(XFEATURE.fp),
+  sse: bit(XFEATURE.sse),
+  avx: bit(XFEATURE.ymm),
+  bndregs: bit(XFEATURE.bndregs),
+  bndcsr: bit(XFEATURE.bndcsr),
+  opmask: bit(XFEATURE.opmask),
+  zmmHi256: bit(XFEATURE.zmmHi256),
+  hi16Zmm: bit(XFEATURE.hi16Zmm),
+  pkru: bit(XFEATURE.pkru),
 } as const;
 
 const AVX512 = XCR0.opmask | XCR0.zmmHi256 | XCR0.hi16Zmm;
@@ -87,13 +90,13 @@ export function xcr0Of(regs: X86Registers): bigint {
 
 /** Component number, size and standard offset of each XSAVE component above SSE. */
 const COMPONENTS: ReadonlyArray<{ feature: number; size: number; offset: number }> = [
-  { feature: 2, size: 256, offset: XSAVE_OFFSET.ymmh },
-  { feature: 3, size: 64, offset: XSAVE_OFFSET.bndregs },
-  { feature: 4, size: 64, offset: XSAVE_OFFSET.bndcsr },
-  { feature: 5, size: 64, offset: XSAVE_OFFSET.opmask },
-  { feature: 6, size: 512, offset: XSAVE_OFFSET.zmmHi256 },
-  { feature: 7, size: 1024, offset: XSAVE_OFFSET.hi16Zmm },
-  { feature: 9, size: 8, offset: XSAVE_OFFSET.pkru },
+  { feature: XFEATURE.ymm, size: 256, offset: XSAVE_OFFSET.ymmh },
+  { feature: XFEATURE.bndregs, size: 64, offset: XSAVE_OFFSET.bndregs },
+  { feature: XFEATURE.bndcsr, size: 64, offset: XSAVE_OFFSET.bndcsr },
+  { feature: XFEATURE.opmask, size: 64, offset: XSAVE_OFFSET.opmask },
+  { feature: XFEATURE.zmmHi256, size: 512, offset: XSAVE_OFFSET.zmmHi256 },
+  { feature: XFEATURE.hi16Zmm, size: 1024, offset: XSAVE_OFFSET.hi16Zmm },
+  { feature: XFEATURE.pkru, size: 8, offset: XSAVE_OFFSET.pkru },
 ];
 
 /**

@@ -43,12 +43,6 @@ const ARCH_NAMES: Record<number, CoreArch> = {
 /** State of a task when it was dumped. */
 export type TaskState = 'alive' | 'dead' | 'stopped' | 'zombie' | 'helper' | 'thread' | 'unknown';
 
-/**
- * Numbers CRIU writes for each task state (compel's task states). `helper` and `thread` are CRIU-internal;
- * releases before 2017 used 4 and 5 for them, later ones 0x80 and 0x81.
- */
-export const TASK_STATE_NUMBERS = { alive: 1, dead: 2, stopped: 3, zombie: 6, helper: 0x80, thread: 0x81 } as const;
-
 /** Names the task state number found in an image. */
 export function taskStateName(value: number): TaskState {
   switch (value) {

@@ -6,7 +6,6 @@ import type { ImageDirectory } from './directory.js';
 import { type Decoded, bytes, has, num, nums, optNum, optStr } from './fields.js';
 import { EntryReader } from './framing.js';
 import { Magic } from './magic.js';
-import { readCore, type CoreImage } from './core.js';
 
 /** Credentials of a thread (or, in older dumps, of a whole process). */
 export interface Credentials {
@@ -69,14 +68,8 @@ export function decodeCreds(message: Decoded): Credentials {
   return creds;
 }
 
-/**
- * Credentials of thread `tid` of process `pid`: from the thread's core image or, for older dumps, the
- * process-wide creds-PID.img. Undefined when the dump records neither. `core` is the thread's core when
- * already read.
- */
-export function readCreds(dir: ImageDirectory, pid: number, tid: number = pid, core?: CoreImage): Credentials | undefined {
-  const thread = core ?? readCore(dir, tid);
-  if (thread.thread?.creds) return thread.thread.creds;
+/** creds-PID.img, where dumps older than per-thread credentials kept them; undefined when absent. */
+export function readCredsImage(dir: ImageDirectory, pid: number): Credentials | undefined {
   const file = dir.tryOpen(`creds-${pid}.img`);
   if (!file) return undefined;
   const entry = new EntryReader(file, Magic.creds).next('CredsEntry');

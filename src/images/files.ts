@@ -289,9 +289,6 @@ export type FileDescription =
   | BpfmapFile
   | UnknownFile;
 
-/** The `kind` values of {@link FileDescription}. */
-export type FileKind = FileDescription['kind'];
-
 // ---------------------------------------------------------------------------------------------------
 
 /** files.img sub-message field and per-kind image (old dumps) of each known file type. */

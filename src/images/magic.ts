@@ -76,5 +76,3 @@ export const Magic = {
   pidfd: 0x54435556,
 } as const;
 
-/** Name of an image kind, e.g. `'core'`. */
-export type ImageKind = keyof typeof Magic;

@@ -6,7 +6,6 @@ import type { ImageDirectory } from './directory.js';
 import { type Decoded, u64 } from './fields.js';
 import { readOptionalImage } from './framing.js';
 import { Magic } from './magic.js';
-import { readCore, type CoreImage } from './core.js';
 
 /** The "no limit" value. */
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
@@ -39,13 +38,8 @@ export function decodeRlimits(entries: Decoded[]): Rlimit[] {
   }));
 }
 
-/**
- * Resource limits of process `pid`, from the leader's core image or, for older dumps, rlimit-PID.img.
- * Undefined when the dump records neither. `core` is the leader's core when already read.
- */
-export function readRlimits(dir: ImageDirectory, pid: number, core?: CoreImage): Rlimit[] | undefined {
-  const leader = core ?? readCore(dir, pid);
-  if (leader.task?.rlimits) return leader.task.rlimits;
+/** rlimit-PID.img, where dumps older than rlimits in the core kept them; undefined when absent. */
+export function readRlimitImage(dir: ImageDirectory, pid: number): Rlimit[] | undefined {
   const name = `rlimit-${pid}.img`;
   if (!dir.has(name)) return undefined;
   return decodeRlimits(readOptionalImage(dir, name, Magic.rlimit, 'RlimitEntry').map((e) => e.message));

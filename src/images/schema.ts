@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import type { Type } from 'protobufjs';
 import { CriuGdbError } from '../errors.js';
+import { packageRoot } from '../package.js';
 
 /** Package name used by every .proto file in proto/. */
 export const PROTO_PACKAGE = 'criu';
@@ -13,14 +13,11 @@ const COMPILED_SCHEMA = 'schema.json';
 
 let root: protobuf.Root | undefined;
 
-/** Finds the project directory (the one holding proto/) by walking up from this module. */
+/** The project directory (the one holding proto/). */
 function projectDirectory(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'proto', 'pstree.proto'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new CriuGdbError('cannot find the proto/ directory of criu-gdb');
+  const dir = packageRoot();
+  if (!existsSync(join(dir, 'proto', 'pstree.proto'))) throw new CriuGdbError('cannot find the proto/ directory of criu-gdb');
+  return dir;
 }
 
 function protoFiles(project: string): string[] {

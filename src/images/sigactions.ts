@@ -8,7 +8,6 @@ import type { ImageDirectory } from './directory.js';
 import { type Decoded, optBool, optU64, u64 } from './fields.js';
 import { readOptionalImage } from './framing.js';
 import { Magic } from './magic.js';
-import { readCore, type CoreImage } from './core.js';
 import { SIGNAL_MAX } from './signals.js';
 
 /** What happens when the signal arrives. */
@@ -62,13 +61,8 @@ export function decodeSigactions(entries: Array<{ message: Decoded; offset: numb
   });
 }
 
-/**
- * Signal dispositions of process `pid`: from the leader's core image or, for older dumps, sigacts-PID.img.
- * Undefined when the dump records neither (e.g. a zombie). `core` is the leader's core when already read.
- */
-export function readSigactions(dir: ImageDirectory, pid: number, core?: CoreImage): SigAction[] | undefined {
-  const leader = core ?? readCore(dir, pid);
-  if (leader.task?.sigactions) return leader.task.sigactions;
+/** sigacts-PID.img, where dumps older than sigactions in the core kept them; undefined when absent. */
+export function readSigactionImage(dir: ImageDirectory, pid: number): SigAction[] | undefined {
   const name = `sigacts-${pid}.img`;
   if (!dir.has(name)) return undefined;
   return decodeSigactions(readOptionalImage(dir, name, Magic.sigact, 'SaEntry'), dir.labelPrefix + name);

@@ -9,7 +9,6 @@ import type { ImageDirectory } from './directory.js';
 import { type Decoded, bytes, subs } from './fields.js';
 import { readOptionalImage } from './framing.js';
 import { Magic } from './magic.js';
-import { readCore, type CoreImage } from './core.js';
 
 /** Size of siginfo_t on the 64-bit architectures criu-gdb reads. */
 export const SIGINFO_SIZE = 128;
@@ -162,20 +161,12 @@ function readSignalImage(dir: ImageDirectory, name: string): SigInfo[] | undefin
   );
 }
 
-/**
- * Signals pending for the whole process `pid`: from the leader's core image, or from signal-s-PID.img in
- * older dumps. Undefined when the dump records neither. `core` is the leader's core when already read.
- */
-export function readSharedSignals(dir: ImageDirectory, pid: number, core?: CoreImage): SigInfo[] | undefined {
-  const leader = core ?? readCore(dir, pid);
-  return leader.task?.signalsShared ?? readSignalImage(dir, `signal-s-${pid}.img`);
+/** signal-s-PID.img: signals pending for the whole process, in dumps older than queues in the core. */
+export function readSharedSignalImage(dir: ImageDirectory, pid: number): SigInfo[] | undefined {
+  return readSignalImage(dir, `signal-s-${pid}.img`);
 }
 
-/**
- * Signals pending for thread `tid` only: from its core image, or from signal-p-TID.img in older dumps.
- * Undefined when the dump records neither. `core` is the thread's core when already read.
- */
-export function readThreadSignals(dir: ImageDirectory, tid: number, core?: CoreImage): SigInfo[] | undefined {
-  const thread = core ?? readCore(dir, tid);
-  return thread.thread?.signalsPending ?? readSignalImage(dir, `signal-p-${tid}.img`);
+/** signal-p-TID.img: signals pending for one thread, in dumps older than queues in the core. */
+export function readThreadSignalImage(dir: ImageDirectory, tid: number): SigInfo[] | undefined {
+  return readSignalImage(dir, `signal-p-${tid}.img`);
 }

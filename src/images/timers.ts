@@ -7,7 +7,6 @@ import type { ImageDirectory } from './directory.js';
 import { type Decoded, num, optNum, sub, subs, u64 } from './fields.js';
 import { readOptionalImage } from './framing.js';
 import { Magic } from './magic.js';
-import { readCore, type CoreImage } from './core.js';
 
 /** An interval timer. All zero means disarmed. */
 export interface Itimer {
@@ -100,13 +99,10 @@ export function decodeTaskTimers(message: Decoded, image: string, offset: number
 }
 
 /**
- * Timers of process `pid`: from the leader's core image or, for older dumps, itimers-PID.img (which must
- * hold exactly three entries: real, virtual, prof) and posix-timers-PID.img. Undefined when the dump
- * records neither. `core` is the leader's core when already read.
+ * itimers-PID.img (exactly three entries: real, virtual, prof) and posix-timers-PID.img, where dumps older
+ * than timers in the core kept them; undefined when absent.
  */
-export function readTimers(dir: ImageDirectory, pid: number, core?: CoreImage): TaskTimers | undefined {
-  const leader = core ?? readCore(dir, pid);
-  if (leader.task?.timers) return leader.task.timers;
+export function readTimerImages(dir: ImageDirectory, pid: number): TaskTimers | undefined {
   const itimersName = `itimers-${pid}.img`;
   if (!dir.has(itimersName)) return undefined;
   const label = dir.labelPrefix + itimersName;

@@ -9,7 +9,7 @@
  */
 import type { ImageDirectory } from './directory.js';
 import { badValue, devMajor, devMinor, readEntries, readOwner, type EntrySource, type FileBase, type FileOwner } from './file-common.js';
-import { bool, bytes, has, num, optNum, sub, type Decoded } from './fields.js';
+import { bool, has, num, optNum, sub, type Decoded } from './fields.js';
 import { Magic } from './magic.js';
 
 /** Kinds of terminal CRIU distinguishes. */
@@ -21,9 +21,6 @@ const TTY_TYPES: readonly TtyType[] = ['unknown', 'pty', 'console', 'vt', 'ctty'
 export function ttyTypeName(type: number): TtyType {
   return TTY_TYPES[type] ?? 'unknown';
 }
-
-/** Linux's major number of pty slaves (/dev/pts/N). */
-export const UNIX98_PTY_SLAVE_MAJOR = 136;
 
 /** One terminal as tty-info.img describes it. */
 export interface TtyInfo {
@@ -87,17 +84,6 @@ export function readTtyInfo(dir: ImageDirectory): Map<number, TtyInfo> {
     const gid = optNum(message, 'gid');
     if (gid !== undefined) info.gid = gid;
     result.set(id, info);
-  }
-  return result;
-}
-
-/** Reads tty-data.img: count of buffered input bytes by tty-info id. Absent image: empty map. */
-export function readTtyData(dir: ImageDirectory): Map<number, number> {
-  const { entries } = readEntries(dir, 'tty-data.img', Magic.ttyData, 'TtyDataEntry');
-  const result = new Map<number, number>();
-  for (const { message } of entries) {
-    const id = num(message, 'tty_id');
-    result.set(id, (result.get(id) ?? 0) + bytes(message, 'data').length);
   }
   return result;
 }

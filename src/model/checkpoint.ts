@@ -1,5 +1,4 @@
-import type { ArchiveOptions } from '../archive/archive.js';
-import { openCheckpointSource, type CheckpointSource } from '../archive/container.js';
+import { openCheckpointSource, type ArchiveOptions, type CheckpointSource } from '../source/container.js';
 import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
 import type { ImageDirectory } from '../images/directory.js';
 import { readInventory, type Inventory } from '../images/inventory.js';
@@ -7,6 +6,7 @@ import { readPstree } from '../images/pstree.js';
 import { readFileTable, type FileDescription } from '../images/files.js';
 import { RootFs } from '../rootfs/resolve.js';
 import { RootFile, type ContentSource } from './backing-file.js';
+import type { CheckpointContext } from './context.js';
 import { GhostSource } from './ghost-source.js';
 import { ProcessModel } from './process.js';
 
@@ -26,7 +26,7 @@ export interface OpenOptions {
  * An opened checkpoint: the process tree with lazily loaded details. Opening reads the inventory, the
  * process tree and the thread cores only; memory indexes and files are read on first use.
  */
-export class Checkpoint {
+export class Checkpoint implements CheckpointContext {
   /** Non-fatal problems found so far (missing optional images and the like), one line each. */
   readonly warnings: string[] = [];
   readonly processes: readonly ProcessModel[];

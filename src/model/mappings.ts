@@ -1,11 +1,11 @@
 import type { MmImage, Vma } from '../images/mm.js';
 import { shmemPagemapName } from '../images/shm.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { CheckpointContext } from './context.js';
 import type { MemoryRegion } from './memory.js';
 import type { Mapping } from './types.js';
 
 /** The name /proc/PID/maps shows for a mapping. */
-function mappingName(checkpoint: Checkpoint, mm: MmImage, vma: Vma): string {
+function mappingName(checkpoint: CheckpointContext, mm: MmImage, vma: Vma): string {
   switch (vma.kind) {
     case 'vsyscall':
       return '[vsyscall]';
@@ -39,7 +39,7 @@ function mappingName(checkpoint: Checkpoint, mm: MmImage, vma: Vma): string {
 }
 
 /** Describes a VMA as a line of the memory map. */
-export function describeMapping(checkpoint: Checkpoint, mm: MmImage, vma: Vma): Mapping {
+export function describeMapping(checkpoint: CheckpointContext, mm: MmImage, vma: Vma): Mapping {
   const region = regionFor(checkpoint, vma);
   return {
     start: vma.start,
@@ -60,7 +60,7 @@ export function describeMapping(checkpoint: Checkpoint, mm: MmImage, vma: Vma): 
  * - shared file mappings: the file itself;
  * - VVAR and vsyscall: never dumped, so unavailable.
  */
-export function regionFor(checkpoint: Checkpoint, vma: Vma): MemoryRegion {
+export function regionFor(checkpoint: CheckpointContext, vma: Vma): MemoryRegion {
   const { start, end } = vma;
   const unavailable = (reason: string): MemoryRegion => ({ start, end, content: { type: 'unavailable', reason } });
   switch (vma.kind) {

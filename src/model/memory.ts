@@ -1,7 +1,14 @@
+/**
+ * The memory of one process exactly as CRIU's restore would lay it out, from one walker: {@link
+ * MemoryReader.spans} splits any range into spans, each with the source of its bytes (this checkpoint's
+ * pages, a parent checkpoint's, a shared memory object's, zero, a file, or unavailable and why). The byte
+ * reader, the core export's plan and the page counts of `maps` and `info` are all made from those spans,
+ * so they agree by construction. Walking reads only pagemaps and file sizes, never page data.
+ */
 import { LookupError } from '../errors.js';
-import type { ImageDirectory } from '../images/directory.js';
+import type { ImageDirectory, ImageFile } from '../images/directory.js';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
 import type { ContentSource } from './backing-file.js';
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from './pagemap-index.js';
 
 /** Bytes that a read could not supply, and why. */
 export interface UnavailableRange {
@@ -42,8 +49,75 @@ export interface MemoryRegion {
   content: RegionContent;
 }
 
+/** Where the bytes of a span come from. */
+export type SpanSource =
+  /** This checkpoint's pages file, from byte `position`. */
+  | { type: 'pages'; pages: ImageFile; position: number }
+  /** The pages file of a shared memory object (pagemap-shmem-ID.img) of this checkpoint, from `position`. */
+  | { type: 'shmem'; pages: ImageFile; position: number }
+  /** The pages file of a parent checkpoint (incremental dumps), `depth` steps down the chain. */
+  | { type: 'parent'; pages: ImageFile; position: number; depth: number }
+  /** Pages never touched: zero, without reading anything. */
+  | { type: 'zero' }
+  /** A file from byte `position`; past its end, up to the end of its last page, zero (as the kernel maps it). */
+  | { type: 'file'; content: ContentSource; position: bigint }
+  /** Bytes the checkpoint does not hold; `lazy` for pages left on a page server. */
+  | { type: 'unavailable'; reason: string; lazy?: boolean | undefined };
+
+/** A byte range and where its content comes from. */
+export interface MemorySpan {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  source: SpanSource;
+}
+
 /** Largest single read, to bound allocation (gdb and the CLI read far less). */
 export const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+/** The reason given for addresses outside every region. */
+const NOT_MAPPED = 'not mapped';
+
+/** Whether `next` continues `last` seamlessly: same source, and for data the next bytes of it. */
+function continues(last: MemorySpan, next: MemorySpan): boolean {
+  const a = last.source;
+  const b = next.source;
+  if (last.end !== next.start || a.type !== b.type) return false;
+  const length = last.end - last.start;
+  switch (a.type) {
+    case 'zero':
+      return true;
+    case 'unavailable':
+      return b.type === 'unavailable' && a.reason === b.reason && a.lazy === b.lazy;
+    case 'file':
+      return b.type === 'file' && a.content === b.content && a.position + length === b.position;
+    case 'pages':
+    case 'shmem':
+    case 'parent':
+      return 'pages' in b && a.pages === b.pages && a.position + Number(length) === b.position;
+  }
+}
+
+/** Collects spans in address order, merging a span into the previous one when it continues it. */
+class SpanList {
+  readonly spans: MemorySpan[] = [];
+
+  add(start: bigint, end: bigint, source: SpanSource): void {
+    if (end <= start) return;
+    const span = { start, end, source };
+    const last = this.spans[this.spans.length - 1];
+    if (last && continues(last, span)) last.end = end;
+    else this.spans.push(span);
+  }
+
+  unavailable(start: bigint, end: bigint, reason: string, lazy?: boolean): void {
+    this.add(start, end, lazy ? { type: 'unavailable', reason, lazy } : { type: 'unavailable', reason });
+  }
+}
+
+function clamp(value: bigint, low: bigint, high: bigint): bigint {
+  return value < low ? low : value > high ? high : value;
+}
 
 /**
  * Memory of one process exactly as CRIU's restore would lay it out. It never invents data: every byte it
@@ -63,13 +137,8 @@ export class MemoryReader {
     this.regions = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
-  /** The process's own pagemap index (loaded on first use). */
-  ownPagemap(): PagemapIndex | undefined {
-    return this.pagemap(this.directory, this.pagemapImage);
-  }
-
   /** Pagemap `name` in `dir`, cached; undefined when absent. */
-  pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined {
+  private pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined {
     const key = `${dir.labelPrefix}${name}`;
     let index = this.pagemaps.get(key);
     if (index === undefined) {
@@ -97,28 +166,109 @@ export class MemoryReader {
     return this.regions.find((region) => region.start > address);
   }
 
+  /** The spans of [from, to), in address order, covering it exactly; addresses outside every region are `not mapped`. */
+  spans(from: bigint, to: bigint): MemorySpan[] {
+    const out = new SpanList();
+    let cursor = from;
+    while (cursor < to) {
+      const region = this.regionAt(cursor);
+      if (!region) {
+        const next = this.nextRegionAfter(cursor);
+        const stop = next && next.start < to ? next.start : to;
+        out.unavailable(cursor, stop, NOT_MAPPED);
+        cursor = stop;
+        continue;
+      }
+      const stop = region.end < to ? region.end : to;
+      this.walkRegion(out, region, cursor, stop);
+      cursor = stop;
+    }
+    return out.spans;
+  }
+
+  /** The spans of [from, to) of `region` itself (which need not be the region {@link regionAt} finds there). */
+  regionSpans(region: MemoryRegion, from: bigint, to: bigint): MemorySpan[] {
+    const out = new SpanList();
+    this.walkRegion(out, region, from, to);
+    return out.spans;
+  }
+
+  private walkRegion(out: SpanList, region: MemoryRegion, from: bigint, to: bigint): void {
+    const { content } = region;
+    switch (content.type) {
+      case 'unavailable':
+        out.unavailable(from, to, content.reason);
+        return;
+      case 'file':
+        walkFile(out, content.source, content.offset + (from - region.start), from, to);
+        return;
+      case 'shmem':
+        this.walkPagemap(out, this.directory, content.image, content.offset - region.start, from, to, { type: 'zero' }, 'shmem', 0);
+        return;
+      case 'private': {
+        const holes = content.holes.type === 'file' ? { ...content.holes, offset: content.holes.offset - region.start } : content.holes;
+        this.walkPagemap(out, this.directory, this.pagemapImage, 0n, from, to, holes, 'pages', 0);
+      }
+    }
+  }
+
+  /**
+   * [from, to) from pagemap `image` in `dir`, whose keys are `address + delta`. Pages in no run take
+   * `holes` (a `file` hole's offset is relative to the address: file offset = address + offset); PE_PARENT
+   * runs continue in the parent directory, whose chain ImageDirectory.parent bounds.
+   */
+  private walkPagemap(
+    out: SpanList,
+    dir: ImageDirectory,
+    image: string,
+    delta: bigint,
+    from: bigint,
+    to: bigint,
+    holes: HoleContent,
+    kind: 'pages' | 'shmem',
+    depth: number,
+  ): void {
+    const index = this.pagemap(dir, image);
+    if (!index) {
+      out.unavailable(from, to, `${dir.labelPrefix}${image} is missing`);
+      return;
+    }
+    let cursor = from;
+    for (const run of index.runsIn(from + delta, to + delta)) {
+      const runStart = run.start - delta < cursor ? cursor : run.start - delta;
+      const runEnd = run.end - delta < to ? run.end - delta : to;
+      walkHole(out, holes, cursor, runStart);
+      if (run.flags & PE_PRESENT) {
+        const position = run.dataOffset + Number(runStart + delta - run.start);
+        // Only whole pages of a short pages file are data.
+        const wholePages = index.pages ? (BigInt(index.pages.size) / PAGE_SIZE) * PAGE_SIZE : 0n;
+        const whole = clamp(wholePages - BigInt(position), 0n, runEnd - runStart);
+        if (index.pages && whole > 0n) {
+          const pages = index.pages;
+          out.add(runStart, runStart + whole, depth > 0 ? { type: 'parent', pages, position, depth } : { type: kind, pages, position });
+        }
+        out.unavailable(runStart + whole, runEnd, index.pagesProblem ?? `${index.image}: page data is missing`);
+      } else if (run.flags & PE_PARENT) {
+        const parent = dir.parent();
+        if (!parent) out.unavailable(runStart, runEnd, `${index.image} says the pages are in the parent images, but there is no parent`);
+        else this.walkPagemap(out, parent, image, delta, runStart, runEnd, { type: 'unavailable', reason: `missing from ${parent.labelPrefix}${image}` }, kind, depth + 1);
+      } else if (run.flags & PE_LAZY) {
+        out.unavailable(runStart, runEnd, 'lazy pages are not in the images', true);
+      } else {
+        out.unavailable(runStart, runEnd, `${index.image}: run has no data (flags ${run.flags})`);
+      }
+      cursor = runEnd;
+    }
+    walkHole(out, holes, cursor, to);
+  }
+
   /** Reads `length` bytes at `address`, reporting exactly which of them the checkpoint does not hold. */
   read(address: bigint, length: number): MemoryRead {
     if (!Number.isSafeInteger(length) || length < 0 || length > MAX_READ_BYTES) {
       throw new LookupError(`cannot read ${length} bytes: reads are limited to ${MAX_READ_BYTES} bytes`);
     }
-    const data = Buffer.alloc(length);
-    const result: MemoryRead = { address, data, unavailable: [] };
-    const end = address + BigInt(length);
-    let cursor = address;
-    while (cursor < end) {
-      const region = this.regionAt(cursor);
-      if (!region) {
-        const next = this.nextRegionAfter(cursor);
-        const stop = next && next.start < end ? next.start : end;
-        addUnavailable(result, cursor, stop, 'not mapped');
-        cursor = stop;
-        continue;
-      }
-      const stop = region.end < end ? region.end : end;
-      this.fillRegion(result, region, cursor, stop);
-      cursor = stop;
-    }
+    const result: MemoryRead = { address, data: Buffer.alloc(length), unavailable: [] };
+    for (const span of this.spans(address, address + BigInt(length))) fillSpan(result, span);
     return result;
   }
 
@@ -136,114 +286,51 @@ export class MemoryReader {
     if (first) throw new LookupError(`memory at 0x${first.start.toString(16)} is unavailable: ${first.reason}`);
     return data;
   }
-
-  private fillRegion(out: MemoryRead, region: MemoryRegion, from: bigint, to: bigint): void {
-    const { content } = region;
-    switch (content.type) {
-      case 'unavailable':
-        addUnavailable(out, from, to, content.reason);
-        return;
-      case 'file':
-        fillFromSource(out, content.source, content.offset + (from - region.start), from, to, 'beyond the end of the mapped file');
-        return;
-      case 'shmem': {
-        const delta = content.offset - region.start;
-        this.fillFromPagemaps(out, this.directory, content.image, delta, from, to, { type: 'zero' }, 0);
-        return;
-      }
-      case 'private': {
-        const holes =
-          content.holes.type === 'file'
-            ? { ...content.holes, offset: content.holes.offset - region.start }
-            : content.holes;
-        this.fillFromPagemaps(out, this.directory, this.pagemapImage, 0n, from, to, holes, 0);
-      }
-    }
-  }
-
-  /**
-   * Fills [from, to) from pagemap `image` in `dir`, whose keys are `address + delta`. Pages found in no run
-   * take `holes`; PE_PARENT runs recurse into the parent directory. For a `file` hole, `offset` is already
-   * relative to the address (file offset = address + offset).
-   */
-  private fillFromPagemaps(
-    out: MemoryRead,
-    dir: ImageDirectory,
-    image: string,
-    delta: bigint,
-    from: bigint,
-    to: bigint,
-    holes: HoleContent,
-    depth: number,
-  ): void {
-    const index = this.pagemap(dir, image);
-    if (!index) {
-      addUnavailable(out, from, to, `${dir.labelPrefix}${image} is missing`);
-      return;
-    }
-    let cursor = from;
-    while (cursor < to) {
-      const key = cursor + delta;
-      const run = index.find(key);
-      if (!run) {
-        const next = index.nextAfter(key);
-        const stop = next && next.start - delta < to ? next.start - delta : to;
-        this.fillHole(out, holes, cursor, stop);
-        cursor = stop;
-        continue;
-      }
-      const stop = run.end - delta < to ? run.end - delta : to;
-      if (run.flags & PE_PRESENT) {
-        const length = Number(stop - cursor);
-        const position = run.dataOffset + Number(key - run.start);
-        if (index.pages && index.dataReadable(position, length)) {
-          index.pages.readInto(out.data, Number(cursor - out.address), length, position);
-        } else {
-          addUnavailable(out, cursor, stop, index.pagesProblem ?? `${index.image}: page data is missing`);
-        }
-      } else if (run.flags & PE_PARENT) {
-        const parent = dir.parent();
-        if (!parent) addUnavailable(out, cursor, stop, `${index.image} says the pages are in the parent images, but there is no parent`);
-        else
-          this.fillFromPagemaps(out, parent, image, delta, cursor, stop, { type: 'unavailable', reason: `missing from ${parent.labelPrefix}${image}` }, depth + 1);
-      } else if (run.flags & PE_LAZY) {
-        addUnavailable(out, cursor, stop, 'lazy pages are not in the images');
-      } else {
-        addUnavailable(out, cursor, stop, `${index.image}: run has no data (flags ${run.flags})`);
-      }
-      cursor = stop;
-    }
-  }
-
-  private fillHole(out: MemoryRead, holes: HoleContent, from: bigint, to: bigint): void {
-    if (holes.type === 'zero') return; // out.data is zero-filled
-    if (holes.type === 'unavailable') addUnavailable(out, from, to, holes.reason);
-    else fillFromSource(out, holes.source, from + holes.offset, from, to, 'beyond the end of the mapped file');
-  }
 }
 
-/** Copies file bytes for [from, to) starting at `position`, honouring the kernel's zero tail of the last page. */
-function fillFromSource(out: MemoryRead, source: ContentSource, position: bigint, from: bigint, to: bigint, beyond: string): void {
-  const size = source.size();
+function walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
+  if (to <= from) return;
+  if (holes.type === 'zero') out.add(from, to, { type: 'zero' });
+  else if (holes.type === 'unavailable') out.unavailable(from, to, holes.reason);
+  else walkFile(out, holes.source, from + holes.offset, from, to);
+}
+
+/** [from, to) read from `content` at `position`: the file's bytes and the zero tail of its last page, then a fault. */
+function walkFile(out: SpanList, content: ContentSource, position: bigint, from: bigint, to: bigint): void {
+  const size = content.size();
   if (size === undefined) {
-    addUnavailable(out, from, to, source.problem() ?? `${source.label} is unavailable`);
+    out.unavailable(from, to, content.problem() ?? `${content.label} is unavailable`);
     return;
   }
-  const fileEnd = BigInt(size);
-  const pageEnd = ((fileEnd + PAGE_SIZE - 1n) / PAGE_SIZE) * PAGE_SIZE;
-  const length = to - from;
-  const readable = clamp(fileEnd - position, 0n, length);
-  if (readable > 0n) {
-    const got = source.readInto(out.data, Number(from - out.address), Number(readable), Number(position));
-    if (BigInt(got) < readable) addUnavailable(out, from + BigInt(got), from + readable, `${source.label} is shorter than expected`);
-  }
-  // Bytes past EOF up to the page boundary read as zero; past that page the mapping faults.
-  const zeroEnd = clamp(pageEnd - position, 0n, length);
-  if (zeroEnd < length) addUnavailable(out, from + zeroEnd, to, `${source.label}: ${beyond}`);
+  const pageEnd = ((BigInt(size) + PAGE_SIZE - 1n) / PAGE_SIZE) * PAGE_SIZE;
+  const mapped = clamp(pageEnd - position, 0n, to - from);
+  out.add(from, from + mapped, { type: 'file', content, position });
+  out.unavailable(from + mapped, to, `${content.label}: beyond the end of the mapped file`);
 }
 
-function clamp(value: bigint, low: bigint, high: bigint): bigint {
-  return value < low ? low : value > high ? high : value;
+/** Copies the bytes of one span into `out` (zero spans are already zero). */
+function fillSpan(out: MemoryRead, span: MemorySpan): void {
+  const at = Number(span.start - out.address);
+  const length = Number(span.end - span.start);
+  const { source } = span;
+  switch (source.type) {
+    case 'zero':
+      return;
+    case 'unavailable':
+      addUnavailable(out, span.start, span.end, source.reason);
+      return;
+    case 'pages':
+    case 'shmem':
+    case 'parent':
+      source.pages.readInto(out.data, at, length, source.position);
+      return;
+    case 'file': {
+      const readable = Number(clamp(BigInt(source.content.size() ?? 0) - source.position, 0n, BigInt(length)));
+      if (readable === 0) return;
+      const got = source.content.readInto(out.data, at, readable, Number(source.position));
+      if (got < readable) addUnavailable(out, span.start + BigInt(got), span.start + BigInt(readable), `${source.content.label} is shorter than expected`);
+    }
+  }
 }
 
 function addUnavailable(out: MemoryRead, start: bigint, end: bigint, reason: string): void {

@@ -1,16 +1,23 @@
-import { ImageError } from '../errors.js';
+import { liveRegisters, type LiveRegisters } from '../arch/x86_64/syscall-restart.js';
+import { CriuGdbError, ImageError } from '../errors.js';
 import { readCore, type CoreImage } from '../images/core.js';
+import type { Credentials } from '../images/creds.js';
 import { readFdinfo } from '../images/fdinfo.js';
 import { readFs } from '../images/fs.js';
 import { readIds, type TaskKobjIds } from '../images/ids.js';
 import { readMm, type MmImage, type Vma } from '../images/mm.js';
 import type { PstreeItem } from '../images/pstree.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { Rlimit } from '../images/rlimits.js';
+import type { SigAction } from '../images/sigactions.js';
+import type { SigInfo } from '../images/signals.js';
+import type { TaskTimers } from '../images/timers.js';
+import type { CheckpointContext } from './context.js';
 import { describeFd, fileDisplayName } from './fds.js';
 import { MemoryReader } from './memory.js';
 import { describeMapping, regionFor } from './mappings.js';
 import type { FdModel, Mapping, MappingCoverage, ProcessState, ThreadModel } from './types.js';
 import { coverageOf } from './coverage.js';
+import { readCreds, readRlimits, readSharedSignals, readSigactions, readThreadSignals, readTimers } from './task-details.js';
 
 /** Longest cmdline or environment block read from memory. */
 const MAX_ARGS_BYTES = 1024 * 1024;
@@ -27,9 +34,10 @@ export class ProcessModel {
   private memoryReader: MemoryReader | undefined;
   private mappingList: Mapping[] | undefined;
   private idsImage: TaskKobjIds | null | undefined;
+  private readonly live = new Map<number, LiveRegisters | null>();
 
   constructor(
-    readonly checkpoint: Checkpoint,
+    readonly checkpoint: CheckpointContext,
     item: PstreeItem,
   ) {
     this.pid = item.pid;
@@ -58,6 +66,32 @@ export class ProcessModel {
       this.checkpoint.warn(error.message);
       return undefined;
     }
+  }
+
+  /**
+   * Registers of thread `tid` as a debugger attached at dump time saw them: CRIU's syscall-restart
+   * adjustment undone where the memory proves it. Undefined (with a warning) when the thread's core image
+   * is missing; the leader's must be there. Throws a CriuGdbError for a thread without x86_64 registers.
+   */
+  liveRegisters(tid: number): LiveRegisters | undefined {
+    let state = this.live.get(tid);
+    if (state === undefined) {
+      const core = tid === this.pid ? this.core(tid) : this.coreIfPresent(tid);
+      state = null;
+      if (core) {
+        const registers = core.registers;
+        if (!registers || registers.arch !== 'x86_64') throw new CriuGdbError(`thread ${tid} of pid ${this.pid} has no saved x86_64 registers (core-${tid}.img)`);
+        state = liveRegisters(registers, (address, length) => this.codeAt(address, length));
+      }
+      this.live.set(tid, state);
+    }
+    return state ?? undefined;
+  }
+
+  /** `length` bytes at `address` when all of them are available, for reading instructions. */
+  private codeAt(address: bigint, length: number): Buffer | undefined {
+    const read = this.memory().read(address, length);
+    return read.unavailable.length === 0 ? read.data : undefined;
   }
 
   /** The leader's core, which carries the process-wide state. */
@@ -100,6 +134,36 @@ export class ProcessModel {
     });
   }
 
+  /** Credentials of thread `tid` (default the leader): its core, or the old creds-PID.img. Undefined when neither. */
+  credentials(tid: number = this.pid): Credentials | undefined {
+    return readCreds(this.checkpoint.dir, this.pid, tid, this.core(tid));
+  }
+
+  /** Signals pending for the whole process: the leader's core, or the old signal-s-PID.img. */
+  sharedSignals(): SigInfo[] | undefined {
+    return readSharedSignals(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Signals pending for thread `tid` only: its core, or the old signal-p-TID.img. */
+  threadSignals(tid: number): SigInfo[] | undefined {
+    return readThreadSignals(this.checkpoint.dir, tid, this.core(tid));
+  }
+
+  /** Resource limits: the leader's core, or the old rlimit-PID.img. */
+  rlimits(): Rlimit[] | undefined {
+    return readRlimits(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Signal dispositions: the leader's core, or the old sigacts-PID.img. */
+  sigactions(): SigAction[] | undefined {
+    return readSigactions(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
+  /** Interval and POSIX timers: the leader's core, or the old itimers and posix-timers images. */
+  timers(): TaskTimers | undefined {
+    return readTimers(this.checkpoint.dir, this.pid, this.leaderCore);
+  }
+
   /** Kernel object ids (files, fs, namespaces), from ids-PID.img or the core. */
   ids(): TaskKobjIds | undefined {
     if (this.idsImage === undefined) {
@@ -132,8 +196,9 @@ export class ProcessModel {
 
   /** Where each page of `mapping` comes from. */
   coverage(mapping: Mapping): MappingCoverage {
-    const region = this.memory().regionAt(mapping.start);
-    return coverageOf(this.memory(), region, mapping);
+    const memory = this.memory();
+    const region = memory.regionAt(mapping.start);
+    return coverageOf(region ? memory.regionSpans(region, mapping.start, mapping.end) : memory.spans(mapping.start, mapping.end));
   }
 
   /** Path of the executable, when the images name it. */

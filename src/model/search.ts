@@ -88,30 +88,16 @@ export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, op
 
 /**
  * The parts of [start, end) that can hold a non-zero, available byte, widened by the pattern length, so that
- * a huge sparse mapping costs what its data costs: for private memory whose holes are zero or unavailable,
- * the pagemap runs; for shared memory objects, the runs of their shmem pagemap (holes are zero); for
- * anything else (file pages), the whole range.
+ * a huge sparse mapping costs what its data costs: the memory walker's spans less its zero and unavailable
+ * ones.
  */
 function spansToScan(process: ProcessModel, start: bigint, end: bigint, patternLength: number): Span[] {
-  const memory = process.memory();
-  const region = memory.regionAt(start);
-  if (!region) return [{ start, end }];
-  const { content } = region;
-  let index;
-  let delta = 0n; // pagemap key = address + delta
-  if (content.type === 'private' && content.holes.type !== 'file') index = memory.ownPagemap();
-  else if (content.type === 'shmem') {
-    index = memory.pagemap(memory.directory, content.image);
-    delta = content.offset - region.start;
-  } else return [{ start, end }];
-  if (!index) return [{ start, end }]; // the read reports the missing pagemap as unavailable
   const margin = BigInt(patternLength - 1);
   const spans: Span[] = [];
-  for (const run of index.runsIn(start + delta, end + delta)) {
-    const runStart = run.start - delta;
-    const runEnd = run.end - delta;
-    const from = runStart - margin > start ? runStart - margin : start;
-    const to = runEnd + margin < end ? runEnd + margin : end;
+  for (const span of process.memory().spans(start, end)) {
+    if (span.source.type === 'zero' || span.source.type === 'unavailable') continue;
+    const from = span.start - margin > start ? span.start - margin : start;
+    const to = span.end + margin < end ? span.end + margin : end;
     const last = spans[spans.length - 1];
     if (last && from <= last.end) last.end = to > last.end ? to : last.end;
     else spans.push({ start: from, end: to });

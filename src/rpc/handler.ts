@@ -1,21 +1,19 @@
 /**
  * The helper's request handling: parameter validation, dispatch to the {@link Session}, and the mapping of
  * every failure to a one-line JSON-RPC error. Kept free of heavy imports so that `ping` answers fast; the
- * model, the CLI views and the remote-protocol server are loaded on the first `open`.
+ * model, the views and the remote-protocol server are loaded on first use.
  */
 import { ResponseError } from 'vscode-jsonrpc/node.js';
 import { CriuGdbError, UsageError } from '../errors.js';
 import {
   RpcErrorCode,
-  VIEW_NAMES,
   type CloseResult,
+  type CommandsResult,
   type CoredumpParams,
   type CoredumpResultMessage,
   type OpenParams,
   type PingResult,
-  type SearchParams,
-  type ViewName,
-  type ViewParams,
+  type RunParams,
 } from './protocol.js';
 import type { Session } from './session.js';
 
@@ -74,31 +72,15 @@ export function parseOpenParams(params: unknown): OpenParams {
   return { path: requiredString('open', p, 'path'), root: optionalString('open', p, 'root'), pid: optionalInteger('open', p, 'pid', 1, MAX_PID) };
 }
 
-/** Validates `view` params. */
-export function parseViewParams(params: unknown): ViewParams {
-  const p = paramsObject('view', params);
-  allowOnly('view', p, ['name', 'pid', 'json']);
-  const name = requiredString('view', p, 'name');
-  if (!(VIEW_NAMES as readonly string[]).includes(name)) throw invalid(`view: 'name' must be one of ${VIEW_NAMES.join(', ')}`);
-  return { name: name as ViewName, pid: optionalInteger('view', p, 'pid', 1, MAX_PID), json: optionalBoolean('view', p, 'json') };
-}
-
-/** Validates `search` params. */
-export function parseSearchParams(params: unknown): SearchParams {
-  const p = paramsObject('search', params);
-  allowOnly('search', p, ['pattern', 'hex', 'regex', 'ignoreCase', 'pid', 'limit', 'context']);
-  const hex = optionalBoolean('search', p, 'hex');
-  const regex = optionalBoolean('search', p, 'regex');
-  if (hex && regex) throw invalid("search: 'hex' and 'regex' cannot be combined");
-  return {
-    pattern: requiredString('search', p, 'pattern'),
-    hex,
-    regex,
-    ignoreCase: optionalBoolean('search', p, 'ignoreCase'),
-    pid: optionalInteger('search', p, 'pid', 1, MAX_PID),
-    limit: optionalInteger('search', p, 'limit', 1, 1_000_000),
-    context: optionalInteger('search', p, 'context', 0, 4096),
-  };
+/** Validates `run` params. */
+export function parseRunParams(params: unknown): RunParams {
+  const p = paramsObject('run', params);
+  allowOnly('run', p, ['argv', 'pid']);
+  const argv = p['argv'];
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((word): word is string => typeof word === 'string')) {
+    throw invalid("run: 'argv' is required (a non-empty array of strings)");
+  }
+  return { argv, pid: optionalInteger('run', p, 'pid', 1, MAX_PID) };
 }
 
 /** Validates `coredump` params: the directory must be absolute (the helper's working directory is not gdb's). */
@@ -123,6 +105,19 @@ export function toResponseError(error: unknown): ResponseError<{ kind: string } 
 function oneLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
   return line.trim();
+}
+
+/** The commands gdb offers as `criu NAME`, from the views (loaded on first use). */
+async function commandList(): Promise<CommandsResult> {
+  const [{ gdbViews }, { gdbHelp }] = await Promise.all([import('../views/index.js'), import('../views/view.js')]);
+  return {
+    commands: gdbViews.map((view) => ({
+      name: view.name,
+      help: gdbHelp(view),
+      options: view.options.map(({ name, value }) => ({ name, value })),
+      perProcess: view.perProcess,
+    })),
+  };
 }
 
 /** What the handler needs from its host (main.ts, or a test). */
@@ -158,10 +153,13 @@ export class HelperHandler {
         }
         case 'open':
           return await this.open(parseOpenParams(params));
-        case 'view':
-          return this.requireSession('view').view(parseViewParams(params));
-        case 'search':
-          return this.requireSession('search').search(parseSearchParams(params));
+        case 'commands':
+          paramsObject('commands', params);
+          return await commandList();
+        case 'run': {
+          const run = parseRunParams(params);
+          return this.requireSession('run').run(run);
+        }
         case 'coredump':
           return await this.coredump(parseCoredumpParams(params));
         case 'close': {

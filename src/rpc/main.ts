@@ -7,9 +7,6 @@
  * their directory and exits when stdin reaches EOF (gdb went away), on SIGTERM, SIGINT or SIGHUP, on the
  * `exit` notification, and shortly after `shutdown`.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import {
   createMessageConnection,
@@ -20,6 +17,7 @@ import {
   type Message,
   type ResponseMessage,
 } from 'vscode-jsonrpc/node.js';
+import { packageVersion } from '../package.js';
 import { HelperHandler } from './handler.js';
 import { RpcErrorCode, type ProgressParams } from './protocol.js';
 
@@ -34,20 +32,6 @@ for (const name of ['log', 'info', 'debug', 'warn', 'error', 'trace'] as const) 
 const SHUTDOWN_GRACE_MS = 2000;
 /** Longest wait for servers to close before removing the directory anyway. */
 const CLOSE_TIMEOUT_MS = 2000;
-
-function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const parsed: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-      if (typeof parsed === 'object' && parsed !== null && 'version' in parsed && typeof parsed.version === 'string') return parsed.version;
-    } catch {
-      // keep looking upwards
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
 
 const IGNORED: Message = { jsonrpc: '2.0', method: '$/ignored' } as Message;
 

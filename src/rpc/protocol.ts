@@ -6,8 +6,9 @@
  * - `ping` → {@link PingResult}
  * - `open` {@link OpenParams} → {@link OpenResult}: opens a checkpoint and serves every process on its own
  *   Unix socket in a private directory (replaces a checkpoint already open)
- * - `view` {@link ViewParams} → {@link ViewResult}: the text (or JSON text) of `criu-gdb ps|fds|maps|info`
- * - `search` {@link SearchParams} → {@link SearchResultMessage}
+ * - `commands` → {@link CommandsResult}: the commands gdb offers as `criu NAME` (ps, fds, maps, info, search),
+ *   with their help and options; the plugin registers them from this list
+ * - `run` {@link RunParams} → {@link RunResult}: runs one of them on the open checkpoint, as the CLI would
  * - `coredump` {@link CoredumpParams} → {@link CoredumpResultMessage}: writes ELF core files of the served
  *   processes (long work: `progress` notifications are sent while it runs)
  * - `close` → {@link CloseResult}: stops the servers, removes the sockets and the directory
@@ -19,7 +20,6 @@
  * Errors: every failure is a JSON-RPC error with a one-line `message`. A {@link CriuGdbError}'s message is
  * passed verbatim with code {@link RpcErrorCode.checkpoint}; bad parameters get `-32602`.
  */
-import type { SearchMatchRecord } from '../cli/commands/search.js';
 
 /** JSON-RPC error codes the helper uses. */
 export const RpcErrorCode = {
@@ -30,7 +30,7 @@ export const RpcErrorCode = {
   internal: -32603,
   /** A CriuGdbError: damaged image, missing directory, unknown pid... (the message is the error's). */
   checkpoint: -32001,
-  /** `view`/`search` before `open`. */
+  /** `run` before `open`. */
   notOpen: -32002,
 } as const;
 
@@ -73,49 +73,36 @@ export interface OpenResult {
   warnings: string[];
 }
 
-/** The views `view` renders. */
-export const VIEW_NAMES = ['ps', 'fds', 'maps', 'info'] as const;
-/** A view name. */
-export type ViewName = (typeof VIEW_NAMES)[number];
+/** One command of `commands`: a view gdb offers as `criu NAME`. */
+export interface CommandInfo {
+  name: string;
+  /** gdb's help text: the summary line, then usage, description and options. */
+  help: string;
+  /** Its options, for completion: the name without dashes, and whether it takes a value. */
+  options: Array<{ name: string; value: boolean }>;
+  /** Whether the current inferior's process is the default (the plugin then sends its pid). */
+  perProcess: boolean;
+}
 
-/** Parameters of `view`. */
-export interface ViewParams {
-  name: ViewName;
-  /** For `fds` and `maps`: only this process (default: every process). */
+/** Result of `commands`. */
+export interface CommandsResult {
+  commands: CommandInfo[];
+}
+
+/** Parameters of `run`. */
+export interface RunParams {
+  /** The command name and its arguments as the user typed them after `criu`, e.g. `["maps", "--json"]`. */
+  argv: string[];
+  /** The checkpoint pid of gdb's current inferior, the default of per-process commands. */
   pid?: number | undefined;
-  /** JSON text instead of the table. */
-  json?: boolean | undefined;
 }
 
-/** Result of `view`. */
-export interface ViewResult {
+/** Result of `run`. */
+export interface RunResult {
+  /** What the command prints. */
   text: string;
-}
-
-/** Parameters of `search`. */
-export interface SearchParams {
-  /** The string to find (UTF-8), hex bytes when `hex` is true, or a regular expression when `regex` is. */
-  pattern: string;
-  hex?: boolean | undefined;
-  /** The pattern is a regular expression over the bytes (see compileByteRegex). */
-  regex?: boolean | undefined;
-  /** With `regex`: letters match in either case. */
-  ignoreCase?: boolean | undefined;
-  /** Only this process (default: every process). */
-  pid?: number | undefined;
-  /** Most matches (default 100). */
-  limit?: number | undefined;
-  /** Bytes of context on each side (default 16). */
-  context?: number | undefined;
-}
-
-/** Result of `search`. */
-export interface SearchResultMessage {
-  matches: SearchMatchRecord[];
-  /** Whether the limit stopped the search. */
-  truncated: boolean;
-  /** The matches as `criu-gdb search` prints them. */
-  text: string;
+  /** Non-fatal problems found while rendering, one line each. */
+  warnings: string[];
 }
 
 /** Parameters of `coredump`. */

@@ -5,24 +5,17 @@
 import { accessSync, chmodSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { CriuGdbError } from '../errors.js';
-import type { ParsedArgs } from '../cli/args.js';
-import type { Command } from '../cli/commands/command.js';
-import { fdsCommand } from '../cli/commands/fds.js';
-import { infoCommand } from '../cli/commands/info.js';
-import { mapsCommand } from '../cli/commands/maps.js';
-import { psCommand, treeOrder } from '../cli/commands/ps.js';
-import { formatMatches, matchRecord, parseHexPattern, regexMatchRecord, searchCheckpoint } from '../cli/commands/search.js';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, CriuGdbError } from '../errors.js';
 import { Checkpoint } from '../model/checkpoint.js';
-import { compileByteRegex, DEFAULT_SEARCH_LIMIT } from '../model/search.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
-import type { OpenParams, OpenResult, ProcessInfo, SearchParams, SearchResultMessage, ViewName, ViewParams, ViewResult } from './protocol.js';
+import { parseArgs } from '../views/args.js';
+import { findView, gdbViews } from '../views/index.js';
+import { treeOrder } from '../views/ps.js';
+import { viewOperands } from '../views/view.js';
+import type { OpenParams, OpenResult, ProcessInfo, RunParams, RunResult } from './protocol.js';
 
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
 const MAX_SOCKET_PATH = 107;
-
-const views: Record<ViewName, Command> = { ps: psCommand, fds: fdsCommand, maps: mapsCommand, info: infoCommand };
 
 function usableDirectory(path: string | undefined): path is string {
   if (!path || !isAbsolute(path)) return false;
@@ -66,7 +59,6 @@ export class Session {
 
   private constructor(
     readonly checkpoint: Checkpoint,
-    private readonly params: OpenParams,
     /** The private directory of the sockets. */
     readonly directory: string,
     private readonly servers: ProcessServer[],
@@ -105,7 +97,7 @@ export class Session {
         });
       }
       if (processes.length === 0) throw new CheckpointError(`${params.path}: no process of this checkpoint can be debugged (${checkpoint.warnings.join('; ')})`);
-      return new Session(checkpoint, params, directory, servers, processes);
+      return new Session(checkpoint, directory, servers, processes);
     } catch (error) {
       await Promise.allSettled(servers.map((s) => s.close()));
       if (directory) rmSync(directory, { recursive: true, force: true });
@@ -119,30 +111,19 @@ export class Session {
     return { processes: this.processes, directory: this.directory, warnings: [...this.checkpoint.warnings] };
   }
 
-  /** The text of a CLI view, from the CLI command itself. */
-  view(params: ViewParams): ViewResult {
-    const options = new Map<string, string | true>();
-    if (this.params.root !== undefined) options.set('root', this.params.root);
-    if (params.json) options.set('json', true);
-    if (params.pid !== undefined && (params.name === 'fds' || params.name === 'maps')) {
-      this.checkpoint.process(params.pid); // a clear error for an unknown pid
-      options.set('pid', String(params.pid));
-    }
-    const args: ParsedArgs = { positionals: [this.checkpoint.dir.path], options };
-    return { text: views[params.name].run(args) };
-  }
-
-  /** Searches the memory of one or every process. */
-  search(params: SearchParams): SearchResultMessage {
-    const pattern = params.regex
-      ? compileByteRegex(params.pattern, params.ignoreCase ? 'i' : '')
-      : params.hex
-        ? parseHexPattern(params.pattern)
-        : Buffer.from(params.pattern, 'utf8');
-    const limit = params.limit ?? DEFAULT_SEARCH_LIMIT;
-    const result = searchCheckpoint(this.checkpoint, { pattern, pid: params.pid, limit, context: params.context });
-    const record = params.regex ? regexMatchRecord : matchRecord;
-    return { matches: result.matches.map(record), truncated: result.truncated, text: formatMatches(result, limit) };
+  /**
+   * Runs a `criu NAME ...` command on this session's own open checkpoint, as the CLI runs it on a fresh one;
+   * `params.pid` is the default process of per-process views. Returns the text and the warnings raised
+   * while rendering.
+   */
+  run(params: RunParams): RunResult {
+    const [name = '', ...argv] = params.argv;
+    const view = findView(name, gdbViews);
+    const args = parseArgs(argv, view.options);
+    const known = new Set(this.checkpoint.warnings);
+    const defaultPid = view.perProcess ? params.pid : undefined;
+    const text = view.render(this.checkpoint, { operands: viewOperands(view, args.positionals, true), args, defaultPid });
+    return { text, warnings: this.checkpoint.warnings.filter((warning) => !known.has(warning)) };
   }
 
   /** Stops the servers, removes the sockets and the directory, closes the checkpoint. Idempotent. */

@@ -1,4 +1,4 @@
-import { readCreds } from '../images/creds.js';
+import type { Credentials } from '../images/creds.js';
 import { MAP_GROWSDOWN, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, type Vma } from '../images/mm.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping, ThreadModel } from '../model/types.js';
@@ -29,8 +29,8 @@ function hexMask(mask: bigint): string {
 }
 
 /** Credentials of a thread, when the images record them. */
-function credsOf(process: ProcessModel, tid: number): ReturnType<typeof readCreds> {
-  return process.checkpoint.tolerate(() => readCreds(process.checkpoint.dir, process.pid, tid, process.core(tid)));
+function credsOf(process: ProcessModel, tid: number): Credentials | undefined {
+  return process.checkpoint.tolerate(() => process.credentials(tid));
 }
 
 /**

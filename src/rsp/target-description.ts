@@ -13,7 +13,8 @@
  * dump holds its state. Every register is in the `g` packet, in that order; `p` uses the same numbers.
  */
 import { CriuGdbError } from '../errors.js';
-import { x86Components, type X86Components, type X86Registers } from '../images/registers.js';
+import { x86Components, type X86Components } from '../arch/x86_64/xsave.js';
+import type { X86Registers } from '../images/registers.js';
 
 /** One register of the description. */
 export interface RegisterSpec {

@@ -2,7 +2,7 @@ import { CriuGdbError } from '../errors.js';
 import type { X86Registers } from '../images/registers.js';
 import type { ProcessModel } from '../model/process.js';
 import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
-import { encodeGPacket, encodeRegister, liveRegisters } from './registers.js';
+import { encodeGPacket, encodeRegister } from './registers.js';
 
 /** SIGSTOP in gdb's remote-protocol signal numbering (Linux's 19 is GDB_SIGNAL_CONT there). */
 const GDB_SIGNAL_STOP = 17;
@@ -62,12 +62,8 @@ export class ProcessTarget {
       this.threadStates.set(tid, state);
     }
     if (!state) {
-      const memory = this.process.memory();
-      const codeAt = (address: bigint, length: number): Buffer | undefined => {
-        const read = memory.read(address, length);
-        return read.unavailable.length === 0 ? read.data : undefined;
-      };
-      state = liveRegisters(this.savedRegisters(tid), codeAt);
+      this.savedRegisters(tid);
+      state = this.process.liveRegisters(tid)!;
       this.threadStates.set(tid, state);
     }
     return state;

@@ -5,10 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { CriuGdbError, ImageError } from '../../src/errors.js';
-import { fdsCommand } from '../../src/cli/commands/fds.js';
-import { infoCommand } from '../../src/cli/commands/info.js';
-import { mapsCommand } from '../../src/cli/commands/maps.js';
-import { psCommand } from '../../src/cli/commands/ps.js';
+import { fdsCommand, infoCommand, mapsCommand, psCommand } from '../../src/cli/commands/index.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { procFileContent, procLinkTarget } from '../../src/rsp/proc-files.js';
 import { ProcessTarget } from '../../src/rsp/target.js';

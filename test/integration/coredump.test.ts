@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmS
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
+import { parseArgs } from '../../src/views/args.js';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
 import { loadSegments, readCoreFile, readCriuGdbInfo } from '../../src/export/core-reader.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
@@ -31,7 +31,7 @@ import {
 } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { allRegistersDifferences, loadedRegisterDifferences, loadedRegisters, trueRegisters } from '../helpers/registers.js';
-import { frameFunctions, gdbOnCheckpoint, liveView, maskKernelOwned, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, liveView, maskKernelOwned, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from '../helpers/gdb-session.js';
 
 const OUT = join(WORK_DIR, 'coredump');
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');

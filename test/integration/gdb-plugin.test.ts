@@ -215,6 +215,21 @@ describe('errors are one line and gdb stays usable', () => {
     expect(result.stdout).toMatch(new RegExp(`^\\* 1\\s+process ${live.pid}`, 'm'));
   }, 60_000);
 
+  it('prints the warnings the helper raises while rendering a view, once, as the CLI does', async () => {
+    const partial = scratchDir('criu-gdb-no-fs-');
+    cpSync(demo, partial, { recursive: true });
+    rmSync(join(partial, `fs-${live.pid}.img`));
+    const result = await gdb([`criu-load ${partial} --root ${demoRoot}`, 'echo ==first\\n', 'criu fds', 'echo ==second\\n', 'criu fds']);
+    expect(result.exitCode).toBe(0);
+    const [, first = '', second = ''] = result.stdout.split(/^==(?:first|second)$/m);
+    const warning = `warning: fs-${live.pid}.img: image is missing`;
+    expect(first.split('\n')).toContain(warning);
+    expect(second).not.toContain(warning);
+    expect(first).toContain(`pid ${live.pid} (${live.comm})  cwd ?  root ?`);
+    const cli = await execa('node', [join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), 'fds', partial, '--root', demoRoot], { reject: false });
+    expect(cli.stderr).toBe(`criu-gdb: ${warning}`);
+  }, 60_000);
+
   it('refuses gdb older than 13', async () => {
     const result = await gdb(['python gdb.VERSION = "12.1"', LOAD_DEMO]);
     expect(result.stderr).toBe('criu-load needs gdb 13 or newer (this is gdb 12.1)');
@@ -250,7 +265,7 @@ describe('errors are one line and gdb stays usable', () => {
   it('reports a helper killed mid-session and recovers with criu-unload and criu-load', async () => {
     const result = await gdb([
       LOAD_DEMO,
-      'python import criu_gdb, os, signal, time; os.kill(criu_gdb._session.helper.pid, signal.SIGKILL); time.sleep(0.3)',
+      'python import criu_gdb_plugin.session as criu_session, os, signal, time; os.kill(criu_session.current.helper.pid, signal.SIGKILL); time.sleep(0.3)',
       'criu ps',
       'info inferiors',
       'criu-unload',
@@ -268,14 +283,14 @@ describe('sessions', () => {
   it('makes a 0700 directory and 0600 sockets; criu-unload removes them and waits for the helper', async () => {
     const result = await gdb([
       LOAD_DEMO,
-      'python import criu_gdb, os; s = criu_gdb._session; d = s.directory; h = s.helper',
+      'python import criu_gdb_plugin.session as criu_session, os; s = criu_session.current; d = s.directory; h = s.helper',
       'python print("MODES", oct(os.stat(d).st_mode & 0o777), [oct(os.stat(os.path.join(d, f)).st_mode & 0o777) for f in sorted(os.listdir(d))])',
       'python print("UNDER_XDG", os.path.dirname(d) == os.environ["XDG_RUNTIME_DIR"])',
       'criu-unload',
       'python print("AFTER", os.path.exists(d), h.process.returncode)',
       'info inferiors',
       'criu-load ' + demo + ' --root ' + demoRoot,
-      'python print("RELOADED", os.path.exists(criu_gdb._session.directory), criu_gdb._session.directory != d)',
+      'python print("RELOADED", os.path.exists(criu_session.current.directory), criu_session.current.directory != d)',
     ]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain("MODES 0o700 ['0o600']");
@@ -288,7 +303,7 @@ describe('sessions', () => {
   it('replaces the previous checkpoint on a second criu-load, stopping the old helper', async () => {
     const result = await gdb([
       LOAD_DEMO,
-      'python import criu_gdb, os; old = criu_gdb._session.helper; d = criu_gdb._session.directory',
+      'python import criu_gdb_plugin.session as criu_session, os; old = criu_session.current.helper; d = criu_session.current.directory',
       LOAD_DEMO,
       'python print("OLD", old.process.returncode, os.path.exists(d))',
       'info inferiors',
@@ -302,7 +317,7 @@ describe('sessions', () => {
 
   it('the helper exits and removes its directory when gdb is killed', async () => {
     const runtime = scratchDir('criu-gdb-xdg-');
-    const child: ResultPromise = execa('gdb', gdbArgs([LOAD_DEMO, 'python import criu_gdb; s = criu_gdb._session; print("READY", s.helper.pid, s.directory, flush=True)', 'python import time; time.sleep(60)']), {
+    const child: ResultPromise = execa('gdb', gdbArgs([LOAD_DEMO, 'python import criu_gdb_plugin.session as criu_session; s = criu_session.current; print("READY", s.helper.pid, s.directory, flush=True)', 'python import time; time.sleep(60)']), {
       reject: false,
       cwd: tmpdir(),
       env: { XDG_RUNTIME_DIR: runtime },

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { CHECKPOINT_NAMES, checkpointAvailability, fact, imagesDir, loadTruth, rootProcess, truthMemory } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { allRegistersDifferences, trueRegisters } from '../helpers/registers.js';
-import { frameFunctions, gdbOnCheckpoint, liveThreadRegisters, liveView, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from './gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, liveThreadRegisters, liveView, normalizedBacktrace, registerValues, threadBlocks, threadLocalSymbols } from '../helpers/gdb-session.js';
 
 const servable = CHECKPOINT_NAMES.filter((name) => name !== 'incremental');
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth } from '../helpers/checkpoints.js';
-import { gdbOnCheckpoint, threadBlocks, frameFunctions } from './gdb-session.js';
+import { gdbOnCheckpoint, threadBlocks, frameFunctions } from '../helpers/gdb-session.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const scratch: string[] = [];

@@ -16,7 +16,7 @@ import {
   type CheckpointName,
   type MappingTruth,
 } from '../helpers/checkpoints.js';
-import { maskKernelOwned } from './gdb-session.js';
+import { maskKernelOwned } from '../helpers/gdb-session.js';
 
 const NEVER_DUMPED = new Set(['[vvar]', '[vvar_vclock]', '[vsyscall]']);
 const opened: Checkpoint[] = [];

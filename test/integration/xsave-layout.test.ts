@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
+import { parseArgs } from '../../src/views/args.js';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
 import { WORK_DIR, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, rootProcess } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { gdbRegisterBytes, loadedRegisterDifferences, loadedRegisters, ptraceRegisterBytes, registerLines } from '../helpers/registers.js';
-import { gdbOnCheckpoint } from './gdb-session.js';
+import { gdbOnCheckpoint } from '../helpers/gdb-session.js';
 
 const truth = loadFixtureTruth('avx512-zen4');
 const live = rootProcess(truth);

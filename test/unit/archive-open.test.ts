@@ -10,8 +10,8 @@ import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
-import { searchCheckpoint } from '../../src/cli/commands/search.js';
+import { parseArgs } from '../../src/views/args.js';
+import { searchCheckpoint } from '../../src/views/search.js';
 import { liveTempDirs } from '../../src/archive/temp.js';
 import { indexTar } from '../../src/archive/tar.js';
 import { decodeStats } from '../../src/images/stats.js';
@@ -21,7 +21,7 @@ import { compileByteRegex, searchMemory } from '../../src/model/search.js';
 import { DiffLayer } from '../../src/rootfs/overlay.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
 import { findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
-import { tarOf } from './archive-build.js';
+import { tarOf } from '../helpers/build-archive.js';
 
 const truth = loadFixtureTruth('demo');
 const live = rootProcess(truth);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArchiveError, indexTar, looksLikeTar, normalizeMemberName, TarStreamParser, type TarMember } from '../../src/archive/tar.js';
-import { header, padTo512, pax, tarOf } from './archive-build.js';
+import { header, padTo512, pax, tarOf } from '../helpers/build-archive.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-gdb-tar-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
+import { parseArgs } from '../../src/views/args.js';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
 import { loadSegments, readCoreFile, readCriuGdbInfo } from '../../src/export/core-reader.js';
 import { planCore } from '../../src/export/coredump.js';
@@ -19,10 +19,10 @@ import { ImageDirectory } from '../../src/images/directory.js';
 import { RootFile } from '../../src/model/backing-file.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
-import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/pagemap.js';
 import { RootFs } from '../../src/rootfs/resolve.js';
 import { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } from '../helpers/checkpoints.js';
-import { imageDir, PAGE, pagemapImage, pages } from './build-image.js';
+import { imageDir, PAGE, pagemapImage, pages } from '../helpers/build-image.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-gdb-export-plan-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -70,7 +70,7 @@ describe('memory plan', () => {
     symlinkSync('../pre', join(final, 'parent'));
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 8 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(final), 'pagemap-7.img', [region]);
-    const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+    const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => s.kind)).toEqual(['data', 'zero', 'data', 'unavailable', 'unavailable', 'zero']);
     expect(spans[3]!.reason).toBe('lazy pages are not in the images');
     expect(spans[4]!.reason).toBe('missing from parent/pagemap-7.img');
@@ -81,7 +81,7 @@ describe('memory plan', () => {
     const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 3, PE_PRESENT]]), 'pages-1.img': pages(1) });
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 3 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
     const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region]);
-    const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+    const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => [s.kind, Number(s.end - s.start) / PAGE])).toEqual([
       ['data', 1],
       ['unavailable', 2],
@@ -113,7 +113,7 @@ describe('memory plan', () => {
     const memory = new MemoryReader(ImageDirectory.openRoot(dump), 'pagemap-7.img', regions);
     const kinds: string[][] = [];
     for (const region of regions) {
-      const spans = planRegion(memory, 'pagemap-7.img', region, region.start, region.end);
+      const spans = planRegion(memory, region, region.start, region.end);
       kinds.push(spans.map((s) => s.kind));
       expectReaderAgrees(memory, spans, region.start, region.end);
     }

@@ -15,7 +15,7 @@ import {
   tcpStateName,
   tcpStreamImageName,
 } from '../../src/images/sockets.js';
-import { catchImageError, frame, image, openImageDir, type EntrySpec } from './build-image.js';
+import { catchImageError, frame, image, openImageDir, type EntrySpec } from '../helpers/build-image.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 

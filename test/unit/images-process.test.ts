@@ -1,23 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { readCore, taskStateName } from '../../src/images/core.js';
-import { readCreds } from '../../src/images/creds.js';
 import { readFs } from '../../src/images/fs.js';
 import { readIds } from '../../src/images/ids.js';
 import { readInventory } from '../../src/images/inventory.js';
 import { IMG_COMMON, Magic } from '../../src/images/magic.js';
 import { readMm, VMA_STATUS, vmaKind } from '../../src/images/mm.js';
-import {
-  type Aarch64Registers,
-  type X86Registers,
-  x86Components,
-  x86VectorRegister,
-  x87FullTagWord,
-} from '../../src/images/registers.js';
-import { RLIM_INFINITY, readRlimits } from '../../src/images/rlimits.js';
-import { readSigactions } from '../../src/images/sigactions.js';
-import { decodeSiginfo, readSharedSignals, readThreadSignals, signalName } from '../../src/images/signals.js';
-import { readTimers } from '../../src/images/timers.js';
-import { catchImageError, image, openImageDir, type EntrySpec } from './build-image.js';
+import { x86Components, x87FullTagWord } from '../../src/arch/x86_64/xsave.js';
+import type { Aarch64Registers, X86Registers } from '../../src/images/registers.js';
+import { RLIM_INFINITY } from '../../src/images/rlimits.js';
+import { decodeSiginfo, signalName } from '../../src/images/signals.js';
+import { readCreds, readRlimits, readSharedSignals, readSigactions, readThreadSignals, readTimers } from '../../src/model/task-details.js';
+import { catchImageError, image, openImageDir, type EntrySpec } from '../helpers/build-image.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -216,23 +209,14 @@ describe('core-TID.img: x86-64 registers', () => {
     expect(x.hi16Zmm![3]).toEqual(pattern(64, 0x10 + 192));
     expect(x.opmask![3]).toBe(0x1234567890abcdefn);
     expect(x.pkru).toBe(0x55555554);
-    expect(x86VectorRegister(regs, 2, 16)).toEqual(pattern(16, 32));
-    expect(x86VectorRegister(regs, 2, 32)).toEqual(Buffer.concat([pattern(16, 32), pattern(16, 0x40 + 32)]));
-    expect(x86VectorRegister(regs, 2, 64)).toEqual(Buffer.concat([pattern(16, 32), pattern(16, 0x40 + 32), pattern(32, 0x80 + 64)]));
-    expect(x86VectorRegister(regs, 19, 64)).toEqual(pattern(64, 0x10 + 192));
-    expect(x86VectorRegister(regs, 19, 16)).toEqual(pattern(16, 0x10 + 192));
     expect(x86Components(regs)).toEqual({ fp: 'saved', sse: 'saved', ymm: 'saved', bndregs: 'absent', bndcsr: 'absent', opmask: 'saved', zmmHi256: 'saved', hi16Zmm: 'saved', pkru: 'saved' });
   });
 
   it('reports components that were not saved, or were in their initial state', () => {
     const avxOnly = readCore(dir, 11).registers as X86Registers;
     expect(x86Components(avxOnly)).toMatchObject({ sse: 'saved', ymm: 'init', opmask: 'absent', hi16Zmm: 'absent' });
-    expect(x86VectorRegister(avxOnly, 0, 32)).toHaveLength(32);
-    expect(x86VectorRegister(avxOnly, 0, 64)).toBeUndefined();
-    expect(x86VectorRegister(avxOnly, 16, 16)).toBeUndefined();
     const fxsaveOnly = readCore(dir, 12).registers as X86Registers;
     expect(fxsaveOnly.xsave).toBeUndefined();
-    expect(x86VectorRegister(fxsaveOnly, 0, 32)).toBeUndefined();
     expect(x86Components(fxsaveOnly).ymm).toBe('absent');
   });
 

@@ -153,8 +153,10 @@ describe('helper requests', () => {
     expect(await helper.error('open', { path: 7 })).toMatchObject({ code: -32602, message: "open: 'path' must be a string" });
     expect(await helper.error('open', { path: demo, pid: 'one' })).toMatchObject({ code: -32602 });
     expect(await helper.error('open', { path: demo, colour: 'red' })).toMatchObject({ code: -32602, message: "open: unknown parameter 'colour'" });
-    expect(await helper.error('view', { name: 'ps' })).toMatchObject({ code: -32002, message: 'view: no checkpoint is open (call open first)' });
-    expect(await helper.error('search', { pattern: 'x' })).toMatchObject({ code: -32002 });
+    expect(await helper.error('run', { argv: ['ps'] })).toMatchObject({ code: -32002, message: 'run: no checkpoint is open (call open first)' });
+    expect(await helper.error('run', { argv: ['search', 'x'] })).toMatchObject({ code: -32002 });
+    expect(await helper.error('run', { argv: [] })).toMatchObject({ code: -32602, message: "run: 'argv' is required (a non-empty array of strings)" });
+    expect(await helper.error('run', { argv: ['ps', 3] })).toMatchObject({ code: -32602 });
 
     // Malformed JSON, a message that is not a request, a batch, a header without Content-Length.
     const body = '{"jsonrpc": "2.0", "id": 9, "method": ';
@@ -193,7 +195,7 @@ describe('helper requests', () => {
   }, 20_000);
 });
 
-describe('open, view, search, close on the demo fixture', () => {
+describe('open, commands, run, close on the demo fixture', () => {
   it('serves each process on a private socket and answers views and searches', async () => {
     const helper = startHelper();
     const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
@@ -229,30 +231,43 @@ describe('open, view, search, close on the demo fixture', () => {
     });
     expect(reply).toMatch(/\$T[0-9a-f]{2}/);
 
-    const ps = await helper.result<{ text: string }>('view', { name: 'ps' });
+    const run = (argv: string[], pid?: number) => helper.result<{ text: string; warnings: string[] }>('run', pid === undefined ? { argv } : { argv, pid });
+    const ps = await run(['ps']);
     for (const thread of live.threads) expect(ps.text).toContain(`thread ${thread.tid} ${thread.name}`);
-    const maps = JSON.parse((await helper.result<{ text: string }>('view', { name: 'maps', pid: live.pid, json: true })).text) as Array<{ pid: number }>;
+    expect(ps.warnings).toEqual([]);
+    const maps = JSON.parse((await run(['maps', '--json'], live.pid)).text) as Array<{ pid: number }>;
     expect(maps.map((m) => m.pid)).toEqual([live.pid]);
-    const fds = await helper.result<{ text: string }>('view', { name: 'fds' });
+    const fds = await run(['fds']);
     expect(fds.text).toContain(`pid ${live.pid} (${live.comm})`);
-    const info = await helper.result<{ text: string }>('view', { name: 'info' });
+    const info = await run(['info']);
     expect(info.text).toMatch(/x86_64/);
-    expect(await helper.error('view', { name: 'fds', pid: 999999 })).toMatchObject({ code: -32001, message: `no process 999999 in this checkpoint (it has ${live.pid})` });
-    expect(await helper.error('view', { name: 'environ' })).toMatchObject({ code: -32602 });
+    expect(await helper.error('run', { argv: ['fds'], pid: 999999 })).toMatchObject({ code: -32001, message: `no process 999999 in this checkpoint (it has ${live.pid})` });
+    expect(await helper.error('run', { argv: ['fds', '--pid', '999999'] })).toMatchObject({ code: -32001, message: `no process 999999 in this checkpoint (it has ${live.pid})` });
+    expect(await helper.error('run', { argv: ['environ'] })).toMatchObject({ code: -32602, message: "unknown command 'environ'" });
+    expect(await helper.error('run', { argv: ['maps', '--all', '--pid', String(live.pid)] })).toMatchObject({ code: -32602, message: '--all and --pid cannot be used together' });
 
     const address = findSymbol(live, 'g_store_name').address;
-    const found = await helper.result<{ matches: Array<{ pid: number; address: string; context: string }>; truncated: boolean; text: string }>('search', {
-      pattern: 'criu-gdb corner shop',
-    });
-    expect(found.matches).toContainEqual(expect.objectContaining({ pid: live.pid, address }));
+    type Found = { matches: Array<{ pid: number; address: string; context: string; length?: number }>; truncated: boolean };
+    const found = await run(['search', 'criu-gdb', 'corner', 'shop']);
     expect(found.text).toContain(`${live.pid} ${address}  ${live.exe}  |`);
-    const hex = await helper.result<{ matches: Array<{ address: string }> }>('search', { pattern: Buffer.from('corner shop').toString('hex'), hex: true, pid: live.pid });
+    const foundJson = JSON.parse((await run(['search', '--json', 'criu-gdb corner shop'])).text) as Found;
+    expect(foundJson.matches).toContainEqual(expect.objectContaining({ pid: live.pid, address }));
+    const hex = JSON.parse((await run(['search', '--hex', '--json', Buffer.from('corner shop').toString('hex')], live.pid)).text) as Found;
     expect(hex.matches.map((m) => m.address)).toContain(`0x${(BigInt(address) + 9n).toString(16)}`);
-    expect(await helper.error('search', { pattern: 'zz', hex: true })).toMatchObject({ code: -32602 });
-    const regex = await helper.result<{ matches: Array<{ address: string; length: number }> }>('search', { pattern: 'CORNER S[A-Z]+', regex: true, ignoreCase: true, pid: live.pid });
+    expect(await helper.error('run', { argv: ['search', '--hex', 'zz'] })).toMatchObject({ code: -32602 });
+    const regex = JSON.parse((await run(['search', '--regex', '--ignore-case', '--json', 'CORNER S[A-Z]+'], live.pid)).text) as Found;
     expect(regex.matches).toContainEqual(expect.objectContaining({ address: `0x${(BigInt(address) + 9n).toString(16)}`, length: 11 }));
-    expect(await helper.error('search', { pattern: 'x', regex: true, hex: true })).toMatchObject({ code: -32602 });
-    expect(await helper.error('search', { pattern: '(unclosed', regex: true })).toMatchObject({ code: -32602 });
+    const short = JSON.parse((await run(['search', '--regex', '--max-match', '4', '--json', 'CORNER S[A-Z]+', '--ignore-case'], live.pid)).text) as Found;
+    expect(short.matches).toContainEqual(expect.objectContaining({ address: `0x${(BigInt(address) + 9n).toString(16)}`, length: 4 }));
+    expect(await helper.error('run', { argv: ['search', '--regex', '--hex', 'x'] })).toMatchObject({ code: -32602 });
+    expect(await helper.error('run', { argv: ['search', '--regex', '(unclosed'] })).toMatchObject({ code: -32602 });
+
+    const commands = await helper.result<{ commands: Array<{ name: string; help: string; perProcess: boolean; options: Array<{ name: string }> }> }>('commands');
+    expect(commands.commands.map((c) => c.name).sort()).toEqual(['fds', 'info', 'maps', 'ps', 'search']);
+    const search = commands.commands.find((c) => c.name === 'search')!;
+    expect(search.perProcess).toBe(true);
+    expect(search.options.map((o) => o.name)).toEqual(expect.arrayContaining(['all', 'pid', 'max-match', 'hex', 'regex', 'json']));
+    expect(search.help).toMatch(/^Find a string or hex bytes in process memory\.\n\nUsage: criu search PATTERN /);
 
     expect(await helper.result('close')).toEqual({ closed: true });
     expect(existsSync(opened.directory)).toBe(false);

@@ -11,7 +11,7 @@ import { Checkpoint } from '../../src/model/checkpoint.js';
 import { MAX_INCOMING_PACKET } from '../../src/rsp/packets.js';
 import { serveProcess, type ProcessServer } from '../../src/rsp/server.js';
 import { Random } from '../fuzz/mutate.js';
-import { RspClient } from '../fuzz/rsp-client.js';
+import { RspClient } from '../helpers/rsp-client.js';
 import { fixtureImagesDir, fixtureRootfs, loadFixtureTruth } from '../helpers/checkpoints.js';
 
 const truth = loadFixtureTruth('demo');

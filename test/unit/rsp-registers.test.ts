@@ -6,18 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { CriuGdbError } from '../../src/errors.js';
 import type { X86Registers, X86XsaveState } from '../../src/images/registers.js';
-import {
-  ERESTARTNOHAND,
-  ERESTARTSYS,
-  ERESTART_RESTARTBLOCK,
-  SYSCALL_RESTART_TABLE,
-  encodeExpedited,
-  encodeGPacket,
-  encodeRegister,
-  interruptedReturn,
-  liveRegisters,
-  registerValue,
-} from '../../src/rsp/registers.js';
+import { bytes, fxsaveOnly } from '../helpers/x86-registers.js';
+import { encodeExpedited, encodeGPacket, encodeRegister, registerValue } from '../../src/rsp/registers.js';
 import { FEATURE, assertServableArch, assertSupportedTask, describeX86Target, type RegisterSpec, type TargetDescription } from '../../src/rsp/target-description.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -84,60 +74,6 @@ function parseXml(xml: string): XmlElement {
 
 // ---------------------------------------------------------------------------------------------------------
 // Register sets.
-
-const bytes = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (seed + i) & 0xff));
-
-function fxsaveOnly(): X86Registers {
-  return {
-    arch: 'x86_64',
-    clearTidAddr: 0n,
-    tls: [],
-    gp: {
-      r15: 0x15n,
-      r14: 0x14n,
-      r13: 0x13n,
-      r12: 0x12n,
-      rbp: 0x7ffe0010n,
-      rbx: 0xbbn,
-      r11: 0x246n,
-      r10: 0x10n,
-      r9: 0x9n,
-      r8: 0x8n,
-      rax: 0xfffffffffffffdfen,
-      rcx: 0xccn,
-      rdx: 0xddn,
-      rsi: 0x51n,
-      rdi: 0xd1n,
-      origRax: 0xffffffffffffffffn,
-      rip: 0x401000n,
-      cs: 0x33n,
-      eflags: 0x246n,
-      rsp: 0x7ffe0000n,
-      ss: 0x2bn,
-      fsBase: 0x7f0000001000n,
-      gsBase: 0n,
-      ds: 0n,
-      es: 0n,
-      fs: 0n,
-      gs: 0n,
-      mode: 'native',
-    },
-    fpregs: {
-      cwd: 0x37f,
-      swd: 0x3800, // TOP = 7
-      twd: 0x80, // physical register 7 (= st0) in use
-      fop: 0xf9dd, // only the low 11 bits are the opcode
-      rip: 0x0000123487654321n,
-      rdp: 0x0000abcd11223344n,
-      mxcsr: 0x1fa0,
-      mxcsrMask: 0xffff,
-      // st0 = 1.0: exponent 0x3fff, integer bit set.
-      st: [Buffer.from('0000000000000080ff3f', 'hex'), ...Array.from({ length: 7 }, () => Buffer.alloc(10))],
-      xmm: Array.from({ length: 16 }, (_, i) => bytes(16, 0x10 * i)),
-      padding: [],
-    },
-  };
-}
 
 function withXsave(xsave: X86XsaveState): X86Registers {
   return { ...fxsaveOnly(), xsave };
@@ -354,109 +290,5 @@ describe('register values', () => {
     const desc = describeX86Target(regs);
     expect(encodeExpedited(desc, regs)).toBe('06:1000fe7f00000000;07:0000fe7f00000000;10:0010400000000000;');
     expect(encodeExpedited(desc, regs, new Set(['rbp']))).toBe('07:0000fe7f00000000;10:0010400000000000;');
-  });
-});
-
-describe('syscall restart', () => {
-  /** Memory with `code` at `address`. */
-  const memory =
-    (address: bigint, code: string) =>
-    (at: bigint, length: number): Buffer | undefined => {
-      const data = Buffer.from(code, 'hex');
-      const offset = Number(at - address);
-      return offset >= 0 && offset + length <= data.length ? data.subarray(offset, offset + length) : undefined;
-    };
-
-  /** A thread as CRIU records it: rewound onto a `syscall` at 0x1002 with rax = orig_rax = nr. */
-  function rewound(nr: bigint, args: Partial<X86Registers['gp']> = {}): X86Registers {
-    const regs = fxsaveOnly();
-    regs.gp = { ...regs.gp, ...args, rax: nr, origRax: nr, rip: 0x1002n };
-    return regs;
-  }
-  const code = memory(0x1000n, 'b8220f05eb'); // mov..., syscall, jmp
-
-  it('undoes the rewind for pause: rip after the syscall, rax = -ERESTARTNOHAND', () => {
-    const live = liveRegisters(rewound(34n), code);
-    expect(live.registers.gp.rip).toBe(0x1004n);
-    expect(live.registers.gp.rax).toBe(BigInt.asUintN(64, -514n));
-    expect(live.registers.gp.origRax).toBe(34n);
-    expect(live.unavailable.size).toBe(0);
-    expect(live.restart).toEqual({ nr: 34, name: 'pause', adjustment: 'rewound', code: ERESTARTNOHAND });
-  });
-
-  it('picks the futex code from the operation and timeout', () => {
-    expect(liveRegisters(rewound(202n, { rsi: 0x80n, r10: 0n }), code).registers.gp.rax).toBe(BigInt.asUintN(64, -512n));
-    expect(liveRegisters(rewound(202n, { rsi: 0x189n, r10: 0n }), code).registers.gp.rax).toBe(BigInt.asUintN(64, -512n));
-    expect(liveRegisters(rewound(202n, { rsi: 0x86n }), code).registers.gp.rax).toBe(BigInt.asUintN(64, -513n));
-    // A timed wait ends in a restart block, which CRIU never rewinds: the rewind is a contradiction.
-    const timed = liveRegisters(rewound(202n, { rsi: 0x80n, r10: 0x7ffe0000n }), code);
-    expect(timed.registers.gp.rip).toBe(0x1004n);
-    expect([...timed.unavailable]).toEqual(['rax']);
-    expect(interruptedReturn(202, { a0: 0n, a1: 0x80n, a2: 0n, a3: 1n, a4: 0n, a5: 0n })).toBe(ERESTART_RESTARTBLOCK);
-  });
-
-  it('makes rax unavailable for a syscall it does not know, but still moves rip', () => {
-    const live = liveRegisters(rewound(16n), code); // ioctl
-    expect(live.registers.gp.rip).toBe(0x1004n);
-    expect([...live.unavailable]).toEqual(['rax']);
-    const desc = describeX86Target(live.registers);
-    expect(encodeRegister(spec(desc, 'rax'), live.registers, live.unavailable)).toBe('xx'.repeat(8));
-    expect(live.restart).toEqual({ nr: 16, adjustment: 'rewound' });
-  });
-
-  it('changes nothing without proof', () => {
-    const regs = rewound(34n);
-    // Not a syscall instruction at rip.
-    expect(liveRegisters(regs, memory(0x1000n, 'b8229090eb')).registers).toBe(regs);
-    // Code unreadable.
-    expect(liveRegisters(regs, () => undefined).registers).toBe(regs);
-    // Two syscalls back to back: rip could be after the first one.
-    expect(liveRegisters(regs, memory(0x1000n, '0f050f05')).registers).toBe(regs);
-    // Not in a syscall.
-    const interrupted = { ...regs, gp: { ...regs.gp, origRax: 0xffffffffffffffffn, rax: 0xffffffffffffffffn } };
-    expect(liveRegisters(interrupted, code).registers).toBe(interrupted);
-    // A syscall that completed (rax is its result, not orig_rax).
-    const done = { ...regs, gp: { ...regs.gp, rax: 5n, rip: 0x1004n } };
-    expect(liveRegisters(done, code).registers).toBe(done);
-  });
-
-  it('restores -ERESTART_RESTARTBLOCK where CRIU wrote -EINTR, only for calls that cannot return -EINTR', () => {
-    const after = (nr: bigint, args: Partial<X86Registers['gp']> = {}): X86Registers => {
-      const regs = fxsaveOnly();
-      regs.gp = { ...regs.gp, ...args, rax: BigInt.asUintN(64, -4n), origRax: nr, rip: 0x1004n };
-      return regs;
-    };
-    const sleep = liveRegisters(after(230n, { rsi: 0n }), code); // clock_nanosleep, relative
-    expect(sleep.registers.gp.rax).toBe(BigInt.asUintN(64, -516n));
-    expect(sleep.registers.gp.rip).toBe(0x1004n);
-    expect(sleep.restart).toEqual({ nr: 230, name: 'clock_nanosleep', adjustment: 'eintr', code: ERESTART_RESTARTBLOCK });
-    expect(liveRegisters(after(35n), code).registers.gp.rax).toBe(BigInt.asUintN(64, -516n));
-    expect(liveRegisters(after(7n), code).registers.gp.rax).toBe(BigInt.asUintN(64, -516n));
-    // Genuine -EINTR: epoll_wait and absolute sleeps are not restart blocks.
-    const epoll = after(232n);
-    expect(liveRegisters(epoll, code).registers).toBe(epoll);
-    const absolute = after(230n, { rsi: 1n });
-    expect(liveRegisters(absolute, code).registers).toBe(absolute);
-    // No syscall instruction before rip.
-    const elsewhere = after(35n);
-    expect(liveRegisters(elsewhere, memory(0x1000n, '9090909090')).registers).toBe(elsewhere);
-  });
-
-  it('leaves int 0x80 calls with rip moved and rax unavailable', () => {
-    const live = liveRegisters(rewound(29n), memory(0x1000n, 'b81dcd80eb'));
-    expect(live.registers.gp.rip).toBe(0x1004n);
-    expect([...live.unavailable]).toEqual(['rax']);
-  });
-
-  it('has a table of known syscalls with codes the kernel uses', () => {
-    const args = { a0: 0n, a1: 0n, a2: 0n, a3: 0n, a4: 0n, a5: 0n };
-    expect(new Set(SYSCALL_RESTART_TABLE.map((r) => r.nr)).size).toBe(SYSCALL_RESTART_TABLE.length);
-    expect(interruptedReturn(0, args)).toBe(ERESTARTSYS);
-    expect(interruptedReturn(34, args)).toBe(ERESTARTNOHAND);
-    expect(interruptedReturn(130, args)).toBe(ERESTARTNOHAND);
-    expect(interruptedReturn(35, args)).toBe(ERESTART_RESTARTBLOCK);
-    expect(interruptedReturn(61, args)).toBe(ERESTARTSYS);
-    expect(interruptedReturn(232, args)).toBe('EINTR');
-    expect(interruptedReturn(16, args)).toBeUndefined();
   });
 });

@@ -3,10 +3,11 @@
  * process whose reads are scripted, for chunk boundaries, unavailable bytes, zero-page skipping and limits.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
-import { formatMatches, parseHexPattern, searchCheckpoint, searchCommand } from '../../src/cli/commands/search.js';
+import { parseArgs } from '../../src/views/args.js';
+import { searchCommand } from '../../src/cli/commands/index.js';
+import { formatMatches, parseHexPattern, searchCheckpoint } from '../../src/views/search.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
-import type { MemoryRead, MemoryRegion } from '../../src/model/memory.js';
+import type { MemoryRead, MemoryRegion, MemorySpan } from '../../src/model/memory.js';
 import type { ProcessModel } from '../../src/model/process.js';
 import { SEARCH_CHUNK_BYTES, searchMemory } from '../../src/model/search.js';
 import type { Mapping } from '../../src/model/types.js';
@@ -106,7 +107,21 @@ function fakeProcess(size: number, bytes: Array<[number, Buffer]>, holes: Array<
       return { address, data, unavailable };
     },
     regionAt: () => region,
-    ownPagemap: () => (runs ? { runsIn: () => runs.map(([from, to]) => ({ start: BASE + BigInt(from), end: BASE + BigInt(to), flags: 4, dataOffset: 0, entryOffset: 0 })) } : undefined),
+    /** The walker's spans: `runs` hold data and the rest is zero; without runs, all of it may hold data. */
+    spans(from: bigint, to: bigint): MemorySpan[] {
+      const data = (start: bigint, end: bigint): MemorySpan => ({ start, end, source: { type: 'file', content: undefined as never, position: start - BASE } });
+      if (!runs) return [data(from, to)];
+      const spans: MemorySpan[] = [];
+      let cursor = from;
+      for (const [start, end] of runs.map(([a, b]) => [BASE + BigInt(a), BASE + BigInt(b)] as const)) {
+        if (end <= from || start >= to) continue;
+        if (start > cursor) spans.push({ start: cursor, end: start, source: { type: 'zero' } });
+        spans.push(data(start > from ? start : from, end < to ? end : to));
+        cursor = end < to ? end : to;
+      }
+      if (cursor < to) spans.push({ start: cursor, end: to, source: { type: 'zero' } });
+      return spans;
+    },
   };
   const process = { pid: 42, mappings: () => [mapping], memory: () => memory } as unknown as ProcessModel;
   return { process, reads, BASE };

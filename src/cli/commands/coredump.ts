@@ -1,11 +1,13 @@
 import { UsageError } from '../../errors.js';
-import { Checkpoint } from '../../model/checkpoint.js';
 import { exportCoresSync, formatReports } from '../../export/coredump.js';
-import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../args.js';
-import { commonOptions, helpText, hexAddress, toJson, type Command } from './command.js';
+import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
+import { hexAddress, toJson } from '../../views/format.js';
+import { helpText, jsonOption } from '../../views/view.js';
+import { openCheckpoint, rootOption, type Command } from './command.js';
 
 const options: readonly OptionSpec[] = [
-  ...commonOptions,
+  jsonOption,
+  rootOption,
   { name: 'pid', value: true, help: 'only this process (default: every process)' },
   { name: 'output', value: true, help: 'directory for the core files, also -o DIR (default: the current directory)' },
 ];
@@ -36,7 +38,7 @@ export const coredumpCommand: Command = {
   options,
   help: () =>
     helpText(
-      'coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
+      'criu-gdb coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
       [
         'Writes core.PID into OUTDIR for every process of the checkpoint (or for --pid N): registers of every',
         'thread as the live process had them (x87, SSE, AVX, AVX-512, PKRU included), the process and signal',
@@ -53,10 +55,9 @@ export const coredumpCommand: Command = {
   run(args) {
     const { output, positionals } = outputAndPositionals(args);
     const [dir, ...rest] = positionals;
-    if (!dir) throw new UsageError('missing checkpoint directory');
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''}`);
     const pid = intOption(args, 'pid');
-    const checkpoint = Checkpoint.open(dir, { root: stringOption(args, 'root') });
+    const checkpoint = openCheckpoint(dir, args);
     try {
       const reports = exportCoresSync(checkpoint, { outDir: output ?? '.', pids: pid === undefined ? undefined : [pid] });
       if (args.options.has('json')) {

@@ -1,22 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CriuGdbError } from '../../errors.js';
-import type { Command } from './command.js';
-import { infoCommand } from './info.js';
+import { packageRoot } from '../../package.js';
+import { infoView } from '../../views/info.js';
+import { psView } from '../../views/ps.js';
+import { viewCommand, type Command } from './command.js';
 import { gdbCommandLine } from './launch.js';
-import { psCommand } from './ps.js';
 
-/** Directory of the bundled sample checkpoint (test/fixtures/demo), found from this module. */
+/** Directory of the bundled sample checkpoint (test/fixtures/demo). */
 export function demoDirectory(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'fixtures', 'demo');
-    if (existsSync(join(candidate, 'checkpoint', 'pstree.img'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new CriuGdbError('the bundled sample checkpoint (test/fixtures/demo) is not here');
+  const demo = join(packageRoot(), 'test', 'fixtures', 'demo');
+  if (!existsSync(join(demo, 'checkpoint', 'pstree.img'))) throw new CriuGdbError('the bundled sample checkpoint (test/fixtures/demo) is not here');
+  return demo;
 }
 
 /** Runs gdb in batch mode on the demo and returns what it printed, or undefined when gdb is not installed. */
@@ -45,10 +41,10 @@ export const demoCommand: Command = {
     const root = join(demo, 'rootfs');
     const positionals = [checkpoint];
     const options = new Map<string, string | true>([['root', root]]);
-    const summary = [`$ criu-gdb ps ${checkpoint} --root ${root}`, psCommand.run({ positionals, options })];
+    const summary = [`$ criu-gdb ps ${checkpoint} --root ${root}`, viewCommand(psView).run({ positionals, options })];
     const backtrace = gdbBacktrace(checkpoint, root);
     if (backtrace === undefined) {
-      return [...summary, '', `$ criu-gdb info ${checkpoint} --root ${root}`, infoCommand.run({ positionals, options }), '', '(gdb is not installed: install it to see the backtraces through criu-load)'].join('\n');
+      return [...summary, '', `$ criu-gdb info ${checkpoint} --root ${root}`, viewCommand(infoView).run({ positionals, options }), '', '(gdb is not installed: install it to see the backtraces through criu-load)'].join('\n');
     }
     return [...summary, '', `$ criu-gdb ${checkpoint} --root ${root} -- -batch -ex 'info threads' -ex 'thread apply all bt'`, backtrace].join('\n');
   },

@@ -1,22 +1,18 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
-import { helpText, type Command } from './command.js';
+import { packageRoot } from '../../package.js';
+import { helpText } from '../../views/view.js';
+import type { Command } from './command.js';
 
 const PLUGIN_RELATIVE = join('gdb-plugin', 'criu_gdb.py');
 
-/** Absolute path of gdb-plugin/criu_gdb.py, found by walking up from this module (works from src/ and dist/). */
+/** Absolute path of gdb-plugin/criu_gdb.py in the criu-gdb package. */
 export function pluginPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, PLUGIN_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new CriuGdbError(`cannot find ${PLUGIN_RELATIVE} above ${dirname(fileURLToPath(import.meta.url))}`);
-    dir = parent;
-  }
+  const plugin = join(packageRoot(), PLUGIN_RELATIVE);
+  if (!existsSync(plugin)) throw new CriuGdbError(`cannot find ${PLUGIN_RELATIVE} in ${packageRoot()}`);
+  return plugin;
 }
 
 /** The line that loads the plugin in gdb: `source /abs/path/gdb-plugin/criu_gdb.py`. */
@@ -61,7 +57,7 @@ export const gdbinitCommand: Command = {
   options,
   help: () =>
     helpText(
-      'gdbinit [--install]',
+      'criu-gdb gdbinit [--install]',
       "Prints the line that loads criu-gdb's plugin into gdb, for ~/.gdbinit. With --install, appends it\nto ~/.gdbinit ($HOME is honoured) unless it is already there. Then 'criu-load DIR' works in any gdb.",
       options,
     ),

@@ -1,20 +1,30 @@
 import { UsageError } from '../../errors.js';
-import type { Command } from './command.js';
+import { views } from '../../views/index.js';
+import { viewCommand, type Command } from './command.js';
 import { coredumpCommand } from './coredump.js';
 import { demoCommand } from './demo.js';
-import { fdsCommand } from './fds.js';
 import { gdbinitCommand } from './gdbinit.js';
 import { launchCommand } from './launch.js';
-import { searchCommand } from './search.js';
-import { showCommand } from './show.js';
-import { inspectCommand } from './inspect.js';
-import { infoCommand } from './info.js';
-import { mapsCommand } from './maps.js';
-import { psCommand } from './ps.js';
-import { readCommand } from './read.js';
+
+/** The CLI commands of the views, by name. */
+const viewCommands = new Map(views.map((view) => [view.name, viewCommand(view)]));
+
+function viewCommandNamed(name: string): Command {
+  const command = viewCommands.get(name);
+  if (!command) throw new Error(`no view ${name}`);
+  return command;
+}
+
+export const infoCommand = viewCommandNamed('info');
+export const psCommand = viewCommandNamed('ps');
+export const mapsCommand = viewCommandNamed('maps');
+export const fdsCommand = viewCommandNamed('fds');
+export const searchCommand = viewCommandNamed('search');
+export const showCommand = viewCommandNamed('show');
+export const inspectCommand = viewCommandNamed('inspect');
 
 /** Every CLI command, in the order help lists them. */
-export const commands: readonly Command[] = [infoCommand, psCommand, mapsCommand, fdsCommand, readCommand, searchCommand, showCommand, inspectCommand, coredumpCommand, launchCommand, gdbinitCommand, demoCommand];
+export const commands: readonly Command[] = [...viewCommands.values(), coredumpCommand, launchCommand, gdbinitCommand, demoCommand];
 
 /** The command called `name`, or a usage error. */
 export function findCommand(name: string): Command {

@@ -3,9 +3,9 @@ import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
-import { intOption, parseArgs, stringOption, type OptionSpec } from '../args.js';
+import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
+import { helpText } from '../../views/view.js';
 import type { Command } from './command.js';
-import { helpText } from './command.js';
 import { pluginPath } from './gdbinit.js';
 
 const options: readonly OptionSpec[] = [
@@ -113,7 +113,7 @@ export const launchCommand: Command = {
   options,
   help: () =>
     helpText(
-      LAUNCH_USAGE,
+      `criu-gdb ${LAUNCH_USAGE}`,
       [
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',

@@ -1,9 +1,8 @@
-import type { Checkpoint } from '../../model/checkpoint.js';
-import type { MappingCoverage } from '../../model/types.js';
-import { formatBytes } from '../table.js';
-import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
-
-const PAGE = 4096;
+import { PAGE_BYTES as PAGE } from '../images/pagemap.js';
+import type { Checkpoint } from '../model/checkpoint.js';
+import type { MappingCoverage } from '../model/types.js';
+import { formatBytes } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** The summary `info` prints. */
 export interface CheckpointSummary {
@@ -69,46 +68,37 @@ export function summarize(checkpoint: Checkpoint): CheckpointSummary {
   };
 }
 
-const options = commonOptions;
-
-/** `criu-gdb info`: a summary of the checkpoint. */
-export const infoCommand: Command = {
+/** `info`: a summary of the checkpoint. */
+export const infoView = defineView({
   name: 'info',
   usage: 'info DIR [--json]',
+  helpUsage: 'info DIR [--json] [--root PATH]',
   summary: 'summary: architecture, processes, threads, memory, namespaces',
-  options,
-  help: () =>
-    helpText(
-      'info DIR [--json] [--root PATH]',
-      'Summarizes the checkpoint: image version, architecture, process and thread counts, memory\ntotals by where the pages are, and the namespaces the processes use.',
-      options,
-    ),
-  run(args) {
-    const checkpoint = openFromArgs(args);
-    try {
-      const summary = summarize(checkpoint);
-      if (args.options.has('json')) return toJson(summary);
-      const { pages } = summary.memory;
-      const lines: Array<[string, string]> = [
-        ['Checkpoint', summary.path],
-        ['Images', `version ${summary.imageVersion ?? 'unknown'}${summary.criuRunId ? `, CRIU run ${summary.criuRunId}` : ''}${summary.incremental ? ', incremental (has parent images)' : ''}`],
-        ['Architecture', summary.architecture],
-        ['Processes', `${summary.processes} (${summary.threads} threads)`],
-        ['Memory', `${formatBytes(summary.memory.mappedBytes)} mapped`],
-        ['  in images', formatBytes(pages.present * PAGE)],
-        ['  in parent', formatBytes(pages.inParent * PAGE)],
-        ['  lazy', formatBytes(pages.lazy * PAGE)],
-        ['  zero', formatBytes(pages.zero * PAGE)],
-        ['  from files', formatBytes(pages.fromFile * PAGE)],
-        ['  missing', formatBytes(pages.missing * PAGE)],
-        ['Namespaces', Object.entries(summary.namespaces).map(([kind, ids]) => `${kind} ${ids.join(',')}`).join('  ') || 'unknown'],
-        ['Root', summary.root],
-      ];
-      for (const warning of summary.warnings) lines.push(['Warning', warning]);
-      const width = Math.max(...lines.map(([key]) => key.length));
-      return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
-    } finally {
-      checkpoint.close();
-    }
+  description: 'Summarizes the checkpoint: image version, architecture, process and thread counts, memory\ntotals by where the pages are, and the namespaces the processes use.',
+  options: [jsonOption],
+  operands: { max: 0 },
+  inGdb: true,
+  perProcess: false,
+  collect: (checkpoint) => summarize(checkpoint),
+  text(summary) {
+    const { pages } = summary.memory;
+    const lines: Array<[string, string]> = [
+      ['Checkpoint', summary.path],
+      ['Images', `version ${summary.imageVersion ?? 'unknown'}${summary.criuRunId ? `, CRIU run ${summary.criuRunId}` : ''}${summary.incremental ? ', incremental (has parent images)' : ''}`],
+      ['Architecture', summary.architecture],
+      ['Processes', `${summary.processes} (${summary.threads} threads)`],
+      ['Memory', `${formatBytes(summary.memory.mappedBytes)} mapped`],
+      ['  in images', formatBytes(pages.present * PAGE)],
+      ['  in parent', formatBytes(pages.inParent * PAGE)],
+      ['  lazy', formatBytes(pages.lazy * PAGE)],
+      ['  zero', formatBytes(pages.zero * PAGE)],
+      ['  from files', formatBytes(pages.fromFile * PAGE)],
+      ['  missing', formatBytes(pages.missing * PAGE)],
+      ['Namespaces', Object.entries(summary.namespaces).map(([kind, ids]) => `${kind} ${ids.join(',')}`).join('  ') || 'unknown'],
+      ['Root', summary.root],
+    ];
+    for (const warning of summary.warnings) lines.push(['Warning', warning]);
+    const width = Math.max(...lines.map(([key]) => key.length));
+    return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
   },
-};
+});

@@ -1,12 +1,13 @@
-import { UsageError } from '../../errors.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
-import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../../model/search.js';
-import { intOption } from '../args.js';
-import { commonOptions, helpText, hexAddress, openFromArgs, toJson, type Command } from './command.js';
+import { UsageError } from '../errors.js';
+import type { Checkpoint } from '../model/checkpoint.js';
+import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../model/search.js';
+import { intOption } from './args.js';
+import { hexAddress, printable } from './format.js';
+import { defineView, jsonOption, processOptions, type ViewRequest } from './view.js';
 
 const options = [
-  ...commonOptions,
-  { name: 'pid', value: true, help: 'only this process (default: every process)' },
+  jsonOption,
+  ...processOptions,
   { name: 'hex', value: false, help: 'PATTERN is hex bytes, e.g. "de ad be ef" or 0xdeadbeef' },
   { name: 'regex', value: false, help: 'PATTERN is a JavaScript regular expression over the bytes (\\xNN is byte NN)' },
   { name: 'ignore-case', value: false, help: 'with --regex: match letters in either case' },
@@ -61,7 +62,7 @@ export function parseHexPattern(text: string): Buffer {
   return Buffer.from(digits, 'hex');
 }
 
-/** Searches every selected process (`request.pid`, else all) in tree order, stopping at the limit overall. */
+/** Searches every selected process (`request.pid`, else all) in pstree order, stopping at the limit overall. */
 export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest): SearchResult {
   const limit = request.limit ?? DEFAULT_SEARCH_LIMIT;
   const processes = request.pid === undefined ? [...checkpoint.processes] : [checkpoint.process(request.pid)];
@@ -73,13 +74,6 @@ export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest)
     if (matches.length > limit) return { matches: matches.slice(0, limit), truncated: true };
   }
   return { matches, truncated: false };
-}
-
-/** Bytes as text: printable ASCII as is, anything else as `.`. */
-export function printable(bytes: Buffer): string {
-  let text = '';
-  for (const byte of bytes) text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
-  return text;
 }
 
 /** The JSON form of a regular-expression match: with the length of the match. */
@@ -108,27 +102,35 @@ export function formatMatches(result: SearchResult, limit: number): string {
   return lines.join('\n');
 }
 
-/** `criu-gdb search`: find bytes in process memory. */
-export const searchCommand: Command = {
+/** The pid a search is limited to: --pid N, else (without --all) the request's default; undefined for all. */
+function searchPid(request: ViewRequest): number | undefined {
+  const pid = intOption(request.args, 'pid');
+  const all = request.args.options.has('all');
+  if (pid !== undefined && all) throw new UsageError('--all and --pid cannot be used together');
+  return pid ?? (all ? undefined : request.defaultPid);
+}
+
+/** `search`: find bytes in process memory. */
+export const searchView = defineView({
   name: 'search',
   usage: 'search DIR|ARCHIVE PATTERN [--pid N] [--hex|--regex] [--json]',
+  helpUsage: 'search DIR|ARCHIVE PATTERN [--pid N | --all] [--hex | --regex [--ignore-case] [--max-match N]] [--context N] [--limit N] [--json] [--root PATH]',
   summary: 'find a string or hex bytes in process memory',
+  description: [
+    'Finds PATTERN (a string, hex bytes with --hex, or a regular expression with --regex) in the memory',
+    'of every process, or of --pid N: private memory, memory in the parent checkpoints, shared memory',
+    'and the pages of mapped files. Only bytes the checkpoint holds are searched. A regular expression',
+    'matches bytes as Latin-1 text: \\xNN is byte NN. Prints one line per match:',
+    '  PID ADDRESS  MAPPING  |context|',
+    "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'.",
+  ].join('\n'),
   options,
-  help: () =>
-    helpText(
-      'search DIR|ARCHIVE PATTERN [--pid N] [--hex | --regex [--ignore-case] [--max-match N]] [--context N] [--limit N] [--json] [--root PATH]',
-      [
-        'Finds PATTERN (a string, hex bytes with --hex, or a regular expression with --regex) in the memory',
-        'of every process, or of --pid N: private memory, memory in the parent checkpoints, shared memory',
-        'and the pages of mapped files. Only bytes the checkpoint holds are searched. A regular expression',
-        'matches bytes as Latin-1 text: \\xNN is byte NN. Prints one line per match:',
-        '  PID ADDRESS  MAPPING  |context|',
-        "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'.",
-      ].join('\n'),
-      options,
-    ),
-  run(args) {
-    const [, patternText] = args.positionals;
+  operands: { max: 1, rest: true },
+  inGdb: true,
+  perProcess: true,
+  collect(checkpoint, request) {
+    const { args } = request;
+    const [patternText] = request.operands;
     if (patternText === undefined) throw new UsageError('search needs a PATTERN');
     if (args.options.has('hex') && args.options.has('regex')) throw new UsageError('--hex and --regex cannot be used together');
     const pattern = args.options.has('regex')
@@ -139,15 +141,9 @@ export const searchCommand: Command = {
     if (Buffer.isBuffer(pattern) && pattern.length === 0) throw new UsageError('the search pattern is empty');
     const limit = intOption(args, 'limit') ?? DEFAULT_SEARCH_LIMIT;
     if (limit < 1) throw new UsageError('--limit must be at least 1');
-    const request: SearchRequest = { pattern, pid: intOption(args, 'pid'), limit, context: intOption(args, 'context'), maxMatch: intOption(args, 'max-match') };
-    const checkpoint = openFromArgs(args, 1);
-    try {
-      const result = searchCheckpoint(checkpoint, request);
-      const record = pattern instanceof RegExp ? regexMatchRecord : matchRecord;
-      if (args.options.has('json')) return toJson({ matches: result.matches.map((m) => record(m)), truncated: result.truncated });
-      return formatMatches(result, limit);
-    } finally {
-      checkpoint.close();
-    }
+    const search: SearchRequest = { pattern, pid: searchPid(request), limit, context: intOption(args, 'context'), maxMatch: intOption(args, 'max-match') };
+    return { result: searchCheckpoint(checkpoint, search), limit, regex: pattern instanceof RegExp };
   },
-};
+  json: ({ result, regex }) => ({ matches: result.matches.map((m) => (regex ? regexMatchRecord(m) : matchRecord(m))), truncated: result.truncated }),
+  text: ({ result, limit }) => formatMatches(result, limit),
+});

@@ -1,7 +1,7 @@
-import type { Checkpoint } from '../../model/checkpoint.js';
-import type { ProcessModel } from '../../model/process.js';
-import { formatTable } from '../table.js';
-import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
+import type { Checkpoint } from '../model/checkpoint.js';
+import type { ProcessModel } from '../model/process.js';
+import { formatTable } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** One process as `ps --json` prints it. */
 export interface PsRecord {
@@ -53,37 +53,28 @@ export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel
   return ordered;
 }
 
-const options = commonOptions;
-
-/** `criu-gdb ps`: the process tree. */
-export const psCommand: Command = {
+/** `ps`: the process tree. */
+export const psView = defineView({
   name: 'ps',
   usage: 'ps DIR [--json]',
+  helpUsage: 'ps DIR [--json] [--root PATH]',
   summary: 'the process tree with state, command line and threads',
-  options,
-  help: () =>
-    helpText(
-      'ps DIR [--json] [--root PATH]',
-      'Lists every process of the checkpoint as a tree, with its state, command line (read from the\nprocess memory) and threads with their names.',
-      options,
-    ),
-  run(args) {
-    const checkpoint = openFromArgs(args);
-    try {
-      const ordered = treeOrder(checkpoint);
-      if (args.options.has('json')) return toJson(ordered.map(({ process }) => record(process)));
-      const rows: string[][] = [];
-      for (const { process, depth } of ordered) {
-        const info = record(process);
-        const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
-        rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
-        if (info.threads.length > 1) {
-          for (const thread of info.threads) rows.push(['', '', '', '', `${'   '.repeat(depth)}  thread ${thread.tid} ${thread.name}`]);
-        }
+  description: 'Lists every process of the checkpoint as a tree, with its state, command line (read from the\nprocess memory) and threads with their names.',
+  options: [jsonOption],
+  operands: { max: 0 },
+  inGdb: true,
+  perProcess: false,
+  collect: (checkpoint) => treeOrder(checkpoint).map(({ process, depth }) => ({ depth, info: record(process) })),
+  json: (records) => records.map(({ info }) => info),
+  text(records) {
+    const rows: string[][] = [];
+    for (const { depth, info } of records) {
+      const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
+      rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
+      if (info.threads.length > 1) {
+        for (const thread of info.threads) rows.push(['', '', '', '', `${'   '.repeat(depth)}  thread ${thread.tid} ${thread.name}`]);
       }
-      return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);
-    } finally {
-      checkpoint.close();
     }
+    return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);
   },
-};
+});

@@ -5,7 +5,7 @@ import { ImageDirectory } from '../../src/images/directory.js';
 import { EntryReader } from '../../src/images/framing.js';
 import { IMG_COMMON, Magic } from '../../src/images/magic.js';
 import { readPstree } from '../../src/images/pstree.js';
-import { catchImageError, frame, image, imageDir } from './build-image.js';
+import { catchImageError, frame, image, imageDir } from '../helpers/build-image.js';
 
 const tree = [
   { type: 'PstreeEntry', fields: { pid: 10, ppid: 1, pgid: 10, sid: 10, threads: [10, 11] } },

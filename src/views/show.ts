@@ -1,10 +1,8 @@
-import { byteString, readContainerInfo, type ContainerInfo } from '../../archive/metadata.js';
-import type { CheckpointSizes } from '../../archive/container.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
-import { formatTable } from '../table.js';
-import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
-
-const options = commonOptions;
+import { byteString, readContainerInfo, type ContainerInfo } from '../source/metadata.js';
+import type { CheckpointSizes } from '../source/container.js';
+import type { Checkpoint } from '../model/checkpoint.js';
+import { formatTable } from './format.js';
+import { defineView, jsonOption } from './view.js';
 
 /** What `show --json` prints. */
 export interface ShowRecord {
@@ -69,32 +67,23 @@ export function showDetails(record: ShowRecord): string[] {
   return [...present.map(([key, value]) => `${`${key}:`.padEnd(width)}  ${value}`), ...record.warnings.map((w) => `warning: ${w}`)];
 }
 
-/** `criu-gdb show`: the container a checkpoint archive or directory holds. */
-export const showCommand: Command = {
+/** `show`: the container a checkpoint archive or directory holds. */
+export const showView = defineView({
   name: 'show',
   usage: 'show ARCHIVE|DIR [--json]',
+  helpUsage: 'show ARCHIVE|DIR [--json] [--root PATH]',
   summary: "the container: id, name, image, runtime, times, pod, sizes",
-  options,
-  help: () =>
-    helpText(
-      'show ARCHIVE|DIR [--json] [--root PATH]',
-      [
-        'Shows what checkpointctl show shows for a container checkpoint (a Podman or Kubernetes checkpoint',
-        'archive, plain, gzip or zstd, or its unpacked directory): container, image, id, runtime, creation',
-        'time, engine, checkpoint and root file-system diff sizes; then the checkpoint time, the pod, its',
-        'namespace and the container name from the annotations, and the number of processes.',
-        'On a bare CRIU images directory it shows the sizes and the processes.',
-      ].join('\n'),
-      options,
-    ),
-  run(args) {
-    const checkpoint = openFromArgs(args);
-    try {
-      const record = showRecord(checkpoint);
-      if (args.options.has('json')) return toJson(record);
-      return [`Displaying container checkpoint data from ${record.path}`, '', showTable(record), '', ...showDetails(record)].join('\n');
-    } finally {
-      checkpoint.close();
-    }
-  },
-};
+  description: [
+    'Shows what checkpointctl show shows for a container checkpoint (a Podman or Kubernetes checkpoint',
+    'archive, plain, gzip or zstd, or its unpacked directory): container, image, id, runtime, creation',
+    'time, engine, checkpoint and root file-system diff sizes; then the checkpoint time, the pod, its',
+    'namespace and the container name from the annotations, and the number of processes.',
+    'On a bare CRIU images directory it shows the sizes and the processes.',
+  ].join('\n'),
+  options: [jsonOption],
+  operands: { max: 0 },
+  inGdb: false,
+  perProcess: false,
+  collect: (checkpoint) => showRecord(checkpoint),
+  text: (record) => [`Displaying container checkpoint data from ${record.path}`, '', showTable(record), '', ...showDetails(record)].join('\n'),
+});

@@ -1,12 +1,14 @@
 import { ImageError } from '../errors.js';
-import type { ImageDirectory, ImageFile } from '../images/directory.js';
-import { num } from '../images/fields.js';
-import { EntryReader } from '../images/framing.js';
-import { Magic } from '../images/magic.js';
-import { WireReader } from '../images/wire.js';
+import type { ImageDirectory, ImageFile } from './directory.js';
+import { num } from './fields.js';
+import { EntryReader } from './framing.js';
+import { Magic } from './magic.js';
+import { WireReader } from './wire.js';
 
-/** Page size of every architecture criu-gdb reads (x86_64 and aarch64 with 4 KiB pages). */
-export const PAGE_SIZE = 4096n;
+/** Page size of every architecture criu-gdb reads (x86_64 and aarch64 with 4 KiB pages), in bytes. */
+export const PAGE_BYTES = 4096;
+/** {@link PAGE_BYTES} as a bigint, for address arithmetic. */
+export const PAGE_SIZE = BigInt(PAGE_BYTES);
 const PAGE_SHIFT = 12n;
 
 /** Pagemap entry flags. */

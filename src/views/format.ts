@@ -1,3 +1,4 @@
+/** Text building blocks of the views: tables, sizes, addresses, JSON. */
 /** Formats rows as left-aligned columns separated by two spaces; the last column is not padded. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
@@ -28,4 +29,28 @@ export function formatBytes(bytes: number | bigint): string {
 /** Hex address without padding, as /proc shows it. */
 export function hex(value: bigint | number): string {
   return value.toString(16);
+}
+
+/** `0x`-prefixed hex, for JSON addresses. */
+export function hexAddress(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+/** JSON.stringify that writes bigints as decimal numbers when safe and as strings otherwise. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v: unknown) => {
+      if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+      return v;
+    },
+    2,
+  );
+}
+
+/** Bytes as text: printable ASCII as is, anything else as `.`. */
+export function printable(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes) text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+  return text;
 }

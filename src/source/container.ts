@@ -12,8 +12,10 @@ import { join } from 'node:path';
 import { CheckpointError, CriuGdbError } from '../errors.js';
 import { ImageDirectory } from '../images/directory.js';
 import { DiffLayer, parseDeletedFiles } from '../rootfs/overlay.js';
-import { ArchiveFiles, ContainerArchive, type ArchiveFormat, type ArchiveOptions } from './archive.js';
-import { ArchiveError, indexTar, type TarMember } from './tar.js';
+import { ArchiveFiles, ContainerArchive, type ArchiveFormat, type ArchiveOptions } from '../archive/archive.js';
+import { ArchiveError, indexTar, type TarMember } from '../archive/tar.js';
+
+export type { ArchiveOptions };
 
 /** The images directory of container checkpoints. */
 export const CHECKPOINT_DIR = 'checkpoint';

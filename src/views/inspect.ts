@@ -1,17 +1,17 @@
-import { byteString, type ContainerMount } from '../../archive/metadata.js';
-import { ArchiveFiles } from '../../archive/archive.js';
-import { CriuGdbError, UsageError } from '../../errors.js';
-import { decodeStats, type Stats } from '../../images/stats.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
-import type { ProcessModel } from '../../model/process.js';
-import type { FdModel } from '../../model/types.js';
-import { intOption } from '../args.js';
-import { commonOptions, helpText, openFromArgs, toJson, type Command } from './command.js';
+import { byteString, type ContainerMount } from '../source/metadata.js';
+import { CriuGdbError, UsageError } from '../errors.js';
+import type { Stats } from '../images/stats.js';
+import type { Checkpoint } from '../model/checkpoint.js';
+import type { ProcessModel } from '../model/process.js';
+import type { FdModel } from '../model/types.js';
+import { readDumpStats } from '../source/metadata.js';
+import { intOption, type ParsedArgs } from './args.js';
 import { treeOrder } from './ps.js';
 import { showRecord, type ShowRecord } from './show.js';
+import { defineView, jsonOption } from './view.js';
 
 const options = [
-  ...commonOptions,
+  jsonOption,
   { name: 'ps-tree', value: false, help: 'the process tree' },
   { name: 'ps-tree-cmd', value: false, help: 'the process tree with each command line (read from memory)' },
   { name: 'ps-tree-env', value: false, help: 'the process tree with each environment (read from memory)' },
@@ -55,7 +55,7 @@ interface Wanted {
   pid: number | undefined;
 }
 
-function wanted(args: Parameters<Command['run']>[0]): Wanted {
+function wanted(args: ParsedArgs): Wanted {
   const all = args.options.has('all');
   const flag = (name: string): boolean => all || args.options.has(name);
   const pid = intOption(args, 'pid');
@@ -129,16 +129,6 @@ function processTree(checkpoint: Checkpoint, w: Wanted): InspectProcess[] {
   return roots;
 }
 
-function readStats(checkpoint: Checkpoint): Stats | null {
-  const { source } = checkpoint;
-  // CRIU writes stats-dump into its work directory: the top of a container checkpoint, else the images.
-  const top = source.isContainer ? source.readFile(ArchiveFiles.statsDump) : undefined;
-  if (top) return decodeStats(top, ArchiveFiles.statsDump);
-  const inImages = source.dir.tryOpen(ArchiveFiles.statsDump);
-  if (!inImages) return null;
-  return decodeStats(inImages.readExact(0, inImages.size), inImages.label);
-}
-
 /** A tree printed with box-drawing branches, as checkpointctl prints it. */
 interface TreeNode {
   text: string;
@@ -189,7 +179,7 @@ function processNode(process: InspectProcess): TreeNode {
   return branch(`${tag}  ${name}`, children);
 }
 
-function render(record: InspectRecord, w: Wanted): string {
+function inspectText(record: InspectRecord, w: Wanted): string {
   const c = record.container;
   const top: TreeNode[] = [];
   const add = (label: string, value: string | undefined): void => {
@@ -248,46 +238,38 @@ function render(record: InspectRecord, w: Wanted): string {
   return [`Displaying container checkpoint tree view from ${record.path}`, '', renderTree(branch(title, top)), ...warnings].join('\n');
 }
 
-/** `criu-gdb inspect`: checkpointctl's inspect, on an archive or a directory. */
-export const inspectCommand: Command = {
+/** `inspect`: checkpointctl's inspect, on an archive or a directory. */
+export const inspectView = defineView({
   name: 'inspect',
   usage: 'inspect ARCHIVE|DIR [--ps-tree] [--files] [--sockets] [--mounts] [--stats] [--json]',
+  helpUsage: 'inspect ARCHIVE|DIR [--ps-tree|--ps-tree-cmd|--ps-tree-env] [--files] [--sockets] [--mounts] [--stats] [--metadata] [--all] [--pid N] [--json] [--root PATH]',
   summary: 'container, process tree, files, sockets, mounts and dump statistics',
+  description: [
+    'Shows a container checkpoint as checkpointctl inspect does: the container, then what the options',
+    'ask for. --files and --sockets attach each process open files and sockets to the process tree;',
+    '--mounts lists the mounts of spec.dump; --stats reads stats-dump. --json prints all of it as JSON.',
+  ].join('\n'),
   options,
-  help: () =>
-    helpText(
-      'inspect ARCHIVE|DIR [--ps-tree|--ps-tree-cmd|--ps-tree-env] [--files] [--sockets] [--mounts] [--stats] [--metadata] [--all] [--pid N] [--json] [--root PATH]',
-      [
-        'Shows a container checkpoint as checkpointctl inspect does: the container, then what the options',
-        'ask for. --files and --sockets attach each process open files and sockets to the process tree;',
-        '--mounts lists the mounts of spec.dump; --stats reads stats-dump. --json prints all of it as JSON.',
-      ].join('\n'),
-      options,
-    ),
-  run(args) {
+  operands: { max: 0 },
+  inGdb: false,
+  perProcess: false,
+  collect(checkpoint, { args }) {
     const w = wanted(args);
     if (w.pid !== undefined && w.pid < 1) throw new UsageError('--pid needs a positive number');
-    const checkpoint = openFromArgs(args);
-    try {
-      const record: InspectRecord = showRecord(checkpoint);
-      if (w.stats) {
-        try {
-          record.statistics = readStats(checkpoint);
-        } catch (error) {
-          if (!(error instanceof CriuGdbError)) throw error;
-          record.statistics = null;
-          record.warnings.push(error.message);
-        }
+    const record: InspectRecord = showRecord(checkpoint);
+    if (w.stats) {
+      try {
+        record.statistics = readDumpStats(checkpoint.source) ?? null;
+      } catch (error) {
+        if (!(error instanceof CriuGdbError)) throw error;
+        record.statistics = null;
+        record.warnings.push(error.message);
       }
-      if (w.tree) record.processTree = processTree(checkpoint, w);
-      if (w.mounts) record.mounts = record.container?.mounts ?? [];
-      if (args.options.has('json')) {
-        if (!w.metadata && record.container) record.container = { ...record.container, annotations: {} };
-        return toJson(record);
-      }
-      return render(record, w);
-    } finally {
-      checkpoint.close();
     }
+    if (w.tree) record.processTree = processTree(checkpoint, w);
+    if (w.mounts) record.mounts = record.container?.mounts ?? [];
+    return { record, wanted: w };
   },
-};
+  json: ({ record, wanted: w }) => (!w.metadata && record.container ? { ...record, container: { ...record.container, annotations: {} } } : record),
+  text: ({ record, wanted: w }) => inspectText(record, w),
+});

@@ -4,7 +4,8 @@
  * name the engine, the pod and the Kubernetes namespace) and network.status (Podman).
  */
 import { CriuGdbError } from '../errors.js';
-import { ArchiveFiles } from './archive.js';
+import { decodeStats, type Stats } from '../images/stats.js';
+import { ArchiveFiles } from '../archive/archive.js';
 import type { CheckpointSource } from './container.js';
 
 /** One mount of the container, from spec.dump. */
@@ -200,4 +201,16 @@ export function byteString(bytes: number): string {
     exp++;
   }
   return `${(bytes / div).toFixed(1)} ${'KMGTPE'[exp]}iB`;
+}
+
+/**
+ * CRIU's dump statistics (stats-dump), from the top of a container checkpoint, where CRIU's work directory
+ * was, else from the images. Undefined when the checkpoint has none.
+ */
+export function readDumpStats(source: CheckpointSource): Stats | undefined {
+  const top = source.isContainer ? source.readFile(ArchiveFiles.statsDump) : undefined;
+  if (top) return decodeStats(top, ArchiveFiles.statsDump);
+  const inImages = source.dir.tryOpen(ArchiveFiles.statsDump);
+  if (!inImages) return undefined;
+  return decodeStats(inImages.readExact(0, inImages.size), inImages.label);
 }

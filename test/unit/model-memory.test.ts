@@ -5,9 +5,9 @@ import { ImageDirectory } from '../../src/images/directory.js';
 import { Magic } from '../../src/images/magic.js';
 import { RootFile } from '../../src/model/backing-file.js';
 import { MemoryReader, type MemoryRegion } from '../../src/model/memory.js';
-import { PagemapIndex, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/model/pagemap-index.js';
+import { PagemapIndex, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/pagemap.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
-import { image, imageDir, PAGE, pagemapImage, pages } from './build-image.js';
+import { image, imageDir, PAGE, pagemapImage, pages } from '../helpers/build-image.js';
 
 
 const BASE = 0x10000;

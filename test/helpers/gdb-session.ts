@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Checkpoint } from '../../src/model/checkpoint.js';
-import { REPO_ROOT, type GdbTruth, type ProcessTruth, type ThreadTruth } from '../helpers/checkpoints.js';
-import type { GdbUnderTest } from '../helpers/gdb-versions.js';
+import { REPO_ROOT, type GdbTruth, type ProcessTruth, type ThreadTruth } from './checkpoints.js';
+import type { GdbUnderTest } from './gdb-versions.js';
 
 export const PLUGIN = join(REPO_ROOT, 'gdb-plugin', 'criu_gdb.py');
 

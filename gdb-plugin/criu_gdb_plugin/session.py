@@ -1,0 +1,217 @@
+# The loaded checkpoint: its helper, the inferiors connected to the helper's sockets, and their release.
+
+import os
+import shutil
+import time
+
+import gdb
+
+from . import hooks
+from .gdbutil import Quiet, execute, inferior, switch
+from .rpc import ClientError, Helper, HelperError, helper_command, timeout_setting
+
+OPEN_TIMEOUT = 120.0
+
+
+def project_root():
+    """The criu-gdb checkout or package this plugin belongs to (the parent of gdb-plugin/)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+def start_helper():
+    """A new helper process of this criu-gdb."""
+    return Helper(helper_command(project_root()))
+
+
+class Session:
+    """A loaded checkpoint."""
+
+    def __init__(self, helper, path, root):
+        self.helper = helper
+        self.path = path
+        self.root = root
+        self.processes = []  # what `open` returned
+        self.directory = None
+        # inferior number -> {"pid", "created"}: created means added by criu-load (removed by criu-unload)
+        self.inferiors = {}
+        self.original = gdb.selected_inferior().num
+        self.warned_dead = False
+
+    def owns(self, candidate):
+        """Whether `candidate` is a live checkpoint inferior of this session."""
+        entry = self.inferiors.get(candidate.num)
+        return entry is not None and candidate.is_valid() and candidate.pid != 0
+
+    def pid_of(self, candidate):
+        entry = self.inferiors.get(candidate.num)
+        return entry["pid"] if entry is not None else None
+
+
+# The loaded checkpoint, or None.
+current = None
+
+
+def current_pid():
+    """The checkpoint pid of the current inferior, or None when it is not a checkpoint inferior."""
+    session = current
+    if session is None:
+        return None
+    selected = gdb.selected_inferior()
+    return session.pid_of(selected) if selected.num in session.inferiors else None
+
+
+def require():
+    if current is None:
+        raise gdb.GdbError("no checkpoint is loaded (use criu-load DIR)")
+    return current
+
+
+def request(method, params=None, timeout=None, progress=None):
+    """A request to the loaded checkpoint's helper; a dead helper's error says how to recover."""
+    session = require()
+    try:
+        return session.helper.request(method, params, timeout=timeout, progress=progress)
+    except HelperError:
+        raise
+    except ClientError as error:
+        if not session.helper.alive():
+            raise gdb.GdbError("%s (criu-unload cleans up; criu-load starts again)" % error)
+        raise
+
+
+def release_inferiors(session):
+    """Disconnects every inferior of the session, removes the ones criu-load added, returns to the user's
+    inferior. Best effort: problems are reported as warnings, never raised."""
+    problems = []
+    with Quiet():
+        # `detach`, not `disconnect`: gdb 13's disconnect command also clears the thread list of every
+        # other inferior (init_thread_list), which would strand the remaining connections.
+        for phase in ("detach", "disconnect"):
+            for num, entry in sorted(session.inferiors.items()):
+                found = inferior(num)
+                if found is None:
+                    continue
+                try:
+                    if phase == "detach" and found.pid != 0:
+                        switch(num)
+                        execute("detach")
+                    elif phase == "disconnect" and found.connection_num is not None:
+                        switch(num)
+                        execute("disconnect")
+                except gdb.GdbError as error:
+                    # With the helper gone, the connection fails, and gdb drops it: that is the goal.
+                    if session.helper.alive():
+                        problems.append("inferior %d: %s" % (num, error))
+        for num, entry in sorted(session.inferiors.items()):
+            if not entry["created"] and inferior(num) is not None:
+                try:
+                    switch(num)
+                    execute("file")  # forget the checkpoint's executable and symbols
+                except gdb.GdbError as error:
+                    problems.append("inferior %d: %s" % (num, error))
+        keep = inferior(session.original)
+        if keep is None or session.inferiors.get(session.original, {}).get("created"):
+            keep = next((i for i in gdb.inferiors() if not session.inferiors.get(i.num, {}).get("created")), None)
+        if keep is not None:
+            try:
+                switch(keep.num)
+            except gdb.GdbError as error:
+                problems.append(str(error))
+        for num, entry in sorted(session.inferiors.items()):
+            if entry["created"] and inferior(num) is not None and (keep is None or keep.num != num):
+                try:
+                    execute("remove-inferiors %d" % num)
+                except gdb.GdbError as error:
+                    problems.append("inferior %d: %s" % (num, error))
+    session.inferiors.clear()
+    return problems
+
+
+def _remove_stale_directory(session):
+    """A helper that was killed could not remove its socket directory: remove it for it."""
+    directory = session.directory
+    if directory and os.path.basename(directory).startswith("criu-gdb-") and os.path.isdir(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def unload(quiet=False):
+    """Ends the current session, if any. Returns whether there was one."""
+    global current
+    session = current
+    if session is None:
+        return False
+    current = None
+    problems = release_inferiors(session)
+    session.helper.stop()
+    _remove_stale_directory(session)
+    for problem in problems:
+        gdb.write("warning: criu-unload: %s\n" % problem)
+    if not quiet:
+        gdb.write("criu-unload: closed %s\n" % session.path)
+    return True
+
+
+def _connect(session, progress):
+    """One inferior per process, connected to its socket."""
+    with Quiet():
+        selected = gdb.selected_inferior()
+        reuse = selected.pid == 0 and selected.connection_num is None
+        for index, process in enumerate(session.processes):
+            if index == 0 and reuse:
+                num, created = selected.num, False
+            else:
+                before = {i.num for i in gdb.inferiors()}
+                execute("add-inferior -no-connection")
+                added = [i.num for i in gdb.inferiors() if i.num not in before]
+                if not added:
+                    raise gdb.GdbError("add-inferior did not add an inferior")
+                num, created = added[0], True
+            session.inferiors[num] = {"pid": process["pid"], "created": created}
+            switch(num)
+            if len(session.processes) > 1:
+                progress("connecting inferior %d to pid %d (%d/%d)" % (num, process["pid"], index + 1, len(session.processes)))
+            try:
+                execute("target remote %s" % process["socket"])
+            except gdb.GdbError as error:
+                raise gdb.GdbError("pid %d: %s" % (process["pid"], error))
+            if not session.helper.alive():
+                raise session.helper.exit_error()
+
+
+def load(path, given, root, pid):
+    """Opens the checkpoint at path (as the user gave it: given) in a new helper and connects one inferior
+    per process; replaces a loaded checkpoint. Returns the session and the warnings of `open`."""
+    global current
+    if current is not None:
+        unload(quiet=True)
+
+    started = time.monotonic()
+
+    def progress(message):
+        if time.monotonic() - started > 1.0:
+            gdb.write("criu-load: %s\n" % message)
+            gdb.flush()
+
+    helper = start_helper()
+    session = Session(helper, path, root)
+    try:
+        params = {"path": path}
+        if root is not None:
+            params["root"] = root
+        if pid is not None:
+            params["pid"] = pid
+        result = helper.request("open", params, timeout=timeout_setting(OPEN_TIMEOUT), progress=progress)
+        if not isinstance(result, dict) or not isinstance(result.get("processes"), list) or not result["processes"]:
+            raise gdb.GdbError("criu-gdb helper returned no processes for %s" % given)
+        session.processes = result["processes"]
+        session.directory = result.get("directory")
+        hooks.install_hooks()
+        current = session
+        _connect(session, progress)
+    except BaseException:
+        if current is session:
+            current = None
+            release_inferiors(session)
+        helper.stop()
+        raise
+    return session, result.get("warnings") or []

@@ -1,0 +1,39 @@
+import { UsageError } from '../errors.js';
+import { intOption, parseNumber } from './args.js';
+import { hexAddress } from './format.js';
+import { formatHexdump } from './hexdump.js';
+import { defineView, jsonOption } from './view.js';
+
+/** Most bytes the read command prints. */
+const MAX_DUMP_BYTES = 16 * 1024 * 1024;
+
+/** `read`: a hexdump of process memory, with unavailable bytes marked. */
+export const readView = defineView({
+  name: 'read',
+  usage: 'read DIR [--pid N] ADDR LEN [--json]',
+  helpUsage: 'read DIR [--pid N] ADDR LEN [--json] [--root PATH]',
+  summary: 'hexdump of process memory, unavailable bytes marked',
+  description: 'Prints LEN bytes of memory at ADDR (decimal or 0x hex) as a hexdump. Bytes the checkpoint does\nnot hold show as ?? and each unavailable range is listed with its reason.',
+  options: [jsonOption, { name: 'pid', value: true, help: 'the process to read (default: the root of the tree)' }],
+  operands: { max: 2 },
+  inGdb: false,
+  perProcess: false,
+  collect(checkpoint, { operands, args }) {
+    const [addressText, lengthText] = operands;
+    if (addressText === undefined || lengthText === undefined) throw new UsageError('read needs ADDR and LEN');
+    const address = parseNumber(addressText, 'ADDR');
+    const length = parseNumber(lengthText, 'LEN');
+    if (length > BigInt(MAX_DUMP_BYTES)) throw new UsageError(`LEN is limited to ${MAX_DUMP_BYTES} bytes`);
+    const pid = intOption(args, 'pid');
+    const process = pid === undefined ? checkpoint.rootProcess : checkpoint.process(pid);
+    return { pid: process.pid, read: process.memory().read(address, Number(length)) };
+  },
+  json: ({ pid, read }) => ({
+    pid,
+    address: hexAddress(read.address),
+    length: read.data.length,
+    hex: read.data.toString('hex'),
+    unavailable: read.unavailable.map((r) => ({ start: hexAddress(r.start), end: hexAddress(r.end), reason: r.reason })),
+  }),
+  text: ({ read }) => formatHexdump(read),
+});
