@@ -492,9 +492,12 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
       return collectProcess(spec, snap, facts.get(pid) ?? {}, symbolCache);
     });
 
-    // Every tracer (the ptrace probe, each gdb) must leave the process stopped, untraced and dumpable.
-    const expectStoppedUntraced = (pid: number, tracer: string): void => {
-      if (tracerPid(pid) !== 0 || !allThreadsIn([pid], 'T')) {
+    // Every tracer (the ptrace probe, each gdb) must leave the process stopped, untraced and dumpable. A thread
+    // that a tracer detached from passes through R on its way back into the group stop, so allow a moment.
+    const expectStoppedUntraced = async (pid: number, tracer: string): Promise<void> => {
+      try {
+        await waitFor(`${pid} to be back in its group stop`, STOP_TIMEOUT_MS, () => tracerPid(pid) === 0 && allThreadsIn([pid], 'T'));
+      } catch {
         throw new Error(`after ${tracer} detached, ${pid} is not stopped and untraced: ${describeStates([pid])}, TracerPid ${tracerPid(pid)}`);
       }
     };
@@ -509,18 +512,18 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
           const xstate = probed.threads.get(t.tid);
           if (xstate) t.xstate = xstate;
         }
-        expectStoppedUntraced(p.pid, 'the ptrace probe');
+        await expectStoppedUntraced(p.pid, 'the ptrace probe');
       }
       const gdb = runGdb(p.pid, spec.gdbProbes ?? []);
       for (const t of p.threads) t.registers = gdb.registers.get(t.tid) ?? {};
-      expectStoppedUntraced(p.pid, 'gdb');
+      await expectStoppedUntraced(p.pid, 'gdb');
       if (gdb.registers.size !== p.threads.length) {
         throw new Error(`gdb showed registers of ${gdb.registers.size} threads of ${p.pid}, /proc has ${p.threads.length}`);
       }
       const others: Record<string, GdbTruth> = {};
       for (const other of otherGdbs) {
         const result = runGdb(p.pid, spec.gdbProbes ?? [], other.command);
-        expectStoppedUntraced(p.pid, other.label);
+        await expectStoppedUntraced(p.pid, other.label);
         others[String(other.major)] = { ...result.truth, threadRegisters: Object.fromEntries([...result.registers].map(([tid, regs]) => [String(tid), regs])) };
       }
       processes.push({ ...p, gdb: gdb.truth, ...(otherGdbs.length > 0 ? { otherGdbs: others } : {}) });
