@@ -68,8 +68,18 @@ const MAX_PID = 2 ** 31 - 1;
 /** Validates `open` params. */
 export function parseOpenParams(params: unknown): OpenParams {
   const p = paramsObject('open', params);
-  allowOnly('open', p, ['path', 'root', 'pid']);
-  return { path: requiredString('open', p, 'path'), root: optionalString('open', p, 'root'), pid: optionalInteger('open', p, 'pid', 1, MAX_PID) };
+  allowOnly('open', p, ['path', 'root', 'pid', 'remoteFiles', 'buildIdDirs']);
+  const dirs = p['buildIdDirs'];
+  if (dirs !== undefined && dirs !== null && (!Array.isArray(dirs) || !dirs.every((dir): dir is string => typeof dir === 'string' && dir.startsWith('/')))) {
+    throw invalid("open: 'buildIdDirs' must be an array of absolute paths");
+  }
+  return {
+    path: requiredString('open', p, 'path'),
+    root: optionalString('open', p, 'root'),
+    pid: optionalInteger('open', p, 'pid', 1, MAX_PID),
+    remoteFiles: optionalBoolean('open', p, 'remoteFiles'),
+    buildIdDirs: Array.isArray(dirs) ? dirs : undefined,
+  };
 }
 
 /** Validates `run` params. */
