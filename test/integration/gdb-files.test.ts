@@ -6,7 +6,7 @@
  * `.build-id` tree or on a real debuginfod server (Debian's), which gives back the live backtrace.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -136,7 +136,8 @@ describe.skipIf(!subject.available || !compilerThere)('a checkpoint whose execut
 
   for (const route of ['local files', 'vFile'] as const) {
     it(`warns at load, names the file with both build-ids, and shows no frame of the wrong build (${route})`, { timeout: 120_000 }, async () => {
-      const { stdout, text } = await gdbOnCheckpoint(imagesDir('pie_callchain'), ['thread apply all bt'], {
+      const listView = "python import os; v=gdb.parameter('sysroot'); [print('@@VIEW', os.path.join(d, f)[len(v):], os.path.realpath(os.path.join(d, f))) for d, _, fs in os.walk(v) for f in fs]; [print('@@NAME', n, os.path.realpath(v + n)) for n in ('/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2') if os.path.isfile(v + n)]";
+      const { stdout, text } = await gdbOnCheckpoint(imagesDir('pie_callchain'), ['thread apply all bt', listView], {
         root,
         loadOptions: route === 'vFile' ? '--remote-files' : '',
         env: { DEBUGINFOD_URLS: '', DEBUGINFOD_CACHE_PATH: join(work, `empty-cache-${route === 'vFile' ? 'v' : 'l'}`) },
@@ -146,6 +147,16 @@ describe.skipIf(!subject.available || !compilerThere)('a checkpoint whose execut
       expect(frames.length).toBeGreaterThan(0);
       for (const name of programFrames) expect(frames, `frame named ${name} from the rebuilt executable`).not.toContain(name);
       expect(text).not.toMatch(/pad\.c/);
+      if (route === 'local files') {
+        // The private view: the libraries (by their recorded and their linker names), every link resolving
+        // inside the root, and no executable.
+        const view = [...text.matchAll(/^@@VIEW (\S+) (\S+)$/gm)].map((m) => ({ path: m[1]!, real: m[2]! }));
+        const names = [...text.matchAll(/^@@NAME (\S+) (\S+)$/gm)].map((m) => ({ path: m[1]!, real: m[2]! }));
+        expect(names.map((entry) => entry.path)).toEqual(['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
+        expect(view.length).toBeGreaterThanOrEqual(2);
+        for (const entry of [...view, ...names]) expect(entry.real.startsWith(`${realpathSync(root)}/`), `${entry.path} -> ${entry.real}`).toBe(true);
+        expect(view.map((entry) => entry.path)).not.toContain(exe);
+      }
     });
   }
 
