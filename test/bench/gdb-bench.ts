@@ -122,14 +122,17 @@ function nodeSubject(): { images: string; core: string; node: string } {
 function largeExecutable(): void {
   const { images, core, node } = nodeSubject();
   const bt = ['-nx', '-batch', '-ex', 'thread apply all bt'];
-  const local = timeRuns(5, () => execFileSync('node', [CLI, images, '--', ...bt], { stdio: 'ignore' }));
-  const remote = timeRuns(5, () => execFileSync('gdb', ['-nx', '-batch', '-iex', `source ${PLUGIN}`, '-ex', `criu-load ${images} --remote-files`, '-ex', 'thread apply all bt'], { stdio: 'ignore' }));
+  const inGdb = (load: string): string[] => ['-nx', '-batch', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'thread apply all bt'];
+  const local = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images}`), { stdio: 'ignore' }));
+  const launcher = timeRuns(5, () => execFileSync('node', [CLI, images, '--', ...bt], { stdio: 'ignore' }));
+  const remote = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images} --remote-files`), { stdio: 'ignore' }));
   const onCore = timeRuns(5, () => execFileSync('gdb', [...bt.slice(0, 2), node, core, ...bt.slice(2)], { stdio: 'ignore' }));
   printTable(
     ['route', 'open + thread apply all bt (ms, median)', 'vs gdb on the core'],
     [
-      ['criu-load, local files', local.toFixed(0), `${(local / onCore).toFixed(2)}x`],
-      ['criu-load, vFile (--remote-files)', remote.toFixed(0), `${(remote / onCore).toFixed(2)}x`],
+      ['gdb, criu-load (local files)', local.toFixed(0), `${(local / onCore).toFixed(2)}x`],
+      ['criu-gdb DIR (launcher + the same)', launcher.toFixed(0), `${(launcher / onCore).toFixed(2)}x`],
+      ['gdb, criu-load --remote-files (vFile)', remote.toFixed(0), `${(remote / onCore).toFixed(2)}x`],
       ['gdb on an ELF core', onCore.toFixed(0), '1.00x'],
     ],
   );
