@@ -71,13 +71,15 @@ export class Session {
 
   /**
    * Opens `params.path` and serves every process (or `params.pid`). On failure everything started so far
-   * is stopped and removed before the error is thrown.
+   * is stopped and removed before the error is thrown. `signal` cancels the open (downloads included).
    */
-  static async open(params: OpenParams, progress: (message: string) => Promise<void>): Promise<Session> {
+  static async open(params: OpenParams, progress: (message: string) => Promise<void>, signal?: AbortSignal): Promise<Session> {
     const checkpoint = Checkpoint.open(params.path, { root: params.root });
     let directory: string | undefined;
     const servers: ProcessServer[] = [];
     const cancel = new AbortController();
+    const onAbort = (): void => cancel.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const selected = params.pid === undefined ? treeOrder(checkpoint).map((o) => o.process) : [checkpoint.process(params.pid)];
       directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
@@ -110,6 +112,7 @@ export class Session {
         });
       }
       if (processes.length === 0) throw new CheckpointError(`${params.path}: no process of this checkpoint can be debugged (${checkpoint.warnings.join('; ')})`);
+      if (cancel.signal.aborted) throw new CriuGdbError(`${params.path}: open cancelled`);
       return new Session(checkpoint, directory, servers, processes, files, cancel);
     } catch (error) {
       cancel.abort();
@@ -117,6 +120,8 @@ export class Session {
       if (directory) rmSync(directory, { recursive: true, force: true });
       checkpoint.close();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -6,7 +6,8 @@
  * `.build-id` tree or on a real debuginfod server (Debian's), which gives back the live backtrace.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { fileBuildId } from '../../src/rootfs/debuginfod.js';
+import { HelperHandler } from '../../src/rpc/handler.js';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth, type CheckpointName } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { frameFunctions, gdbOnCheckpoint, liveView, normalizedBacktrace, threadBlocks } from '../helpers/gdb-session.js';
@@ -195,6 +197,52 @@ describe.skipIf(!subject.available || !compilerThere)('a checkpoint whose execut
       { loadOptions: `--build-id-dir ${join(work, 'debug')}`, env: { DEBUGINFOD_URLS: '', DEBUGINFOD_CACHE_PATH: join(work, 'cache-local') } },
       new RegExp(`^criu-load: ${exe.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: using the file with the recorded build-id ${recordedBuildId}, found in a \\.build-id directory`, 'm'),
     );
+  });
+
+  it('stops a download when the open is closed (as when gdb stops the helper on Ctrl-C), leaving no partial file', { timeout: 60_000 }, async () => {
+    // A server that announces the file and then sends nothing more.
+    const stalled = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-length': String(8 * 2 ** 20) });
+      response.write(Buffer.alloc(4096));
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    const address = stalled.address();
+    const cache = join(work, 'cache-stalled');
+    const saved = { DEBUGINFOD_URLS: process.env['DEBUGINFOD_URLS'], DEBUGINFOD_CACHE_PATH: process.env['DEBUGINFOD_CACHE_PATH'] };
+    process.env['DEBUGINFOD_URLS'] = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    process.env['DEBUGINFOD_CACHE_PATH'] = cache;
+    const progress: string[] = [];
+    let announced: () => void = () => undefined;
+    const downloading = new Promise<void>((resolve) => (announced = resolve));
+    const handler = new HelperHandler({
+      progress: async (message) => {
+        progress.push(message);
+        if (message.startsWith('Downloading')) announced();
+      },
+      shutdownRequested: () => undefined,
+      version: 'test',
+    });
+    try {
+      const opening = handler.request('open', { path: imagesDir('pie_callchain'), root }).then(
+        () => 'opened',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      await downloading;
+      expect(progress[0]).toMatch(new RegExp(`^Downloading executable for build-id ${recordedBuildId} from 127\\.0\\.0\\.1:\\d+`));
+      const started = Date.now();
+      expect(await handler.request('close', {})).toEqual({ closed: false });
+      expect(await opening).toMatch(/cancelled/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(readdirSync(join(cache, recordedBuildId)).filter((name) => name.endsWith('.part'))).toEqual([]);
+      expect(handler.current).toBeUndefined();
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      stalled.closeAllConnections();
+      await new Promise((resolve) => stalled.close(resolve));
+    }
   });
 
   describe.skipIf(!debuginfodInstalled)('with a debuginfod server that has the original', () => {
