@@ -11,7 +11,7 @@ from .gdbutil import guard, inferior, write_text
 from .rpc import ClientError, one_line, timeout_setting
 
 MIN_GDB_MAJOR = 13
-LOAD_USAGE = "criu-load DIR [--root PATH] [--pid N]"
+LOAD_USAGE = "criu-load DIR [--root PATH] [--pid N] [--build-id-dir PATH] [--remote-files]"
 COREDUMP_USAGE = "criu coredump [--pid N] [DIR]"
 # Seconds without progress from the helper before a coredump request is given up.
 COREDUMP_TIMEOUT = 120.0
@@ -105,10 +105,17 @@ def _complete_paths(text, word, option_names):
 class CriuLoad(gdb.Command):
     """Open a CRIU checkpoint: every process becomes an inferior, read-only.
 
-Usage: criu-load DIR [--root PATH] [--pid N]
+Usage: criu-load DIR [--root PATH] [--pid N] [--build-id-dir PATH] [--remote-files]
 
 DIR is a CRIU images directory. --root PATH is where the checkpointed processes' files live (default /):
 executables, libraries and file-backed pages are read from there. --pid N loads only that process.
+
+Every mapped file is checked against the checkpoint (size, build-id). When the root is / and all match,
+gdb opens the processes' own paths (sysroot /); otherwise it reads a private view of the checked files.
+A file that does not match is named and left out, unless a file with the recorded build-id is found in
+--build-id-dir PATH, /usr/lib/debug/.build-id or a debuginfod server (DEBUGINFOD_URLS).
+--remote-files gives gdb every file through the remote protocol instead (sysroot target:).
+criu-load sets gdb's sysroot for the session; criu-unload restores it.
 
 The first process goes into the current inferior (or a new one if the current inferior is in use), each
 further process into an inferior of its own. A second criu-load replaces the first. The processes cannot
@@ -124,7 +131,8 @@ Use criu-unload to close the checkpoint, and "help criu" for its views (ps, fds,
     @staticmethod
     def _load(argument):
         _check_gdb_version()
-        options, positionals = _parse_options(gdb.string_to_argv(argument), {"root": True, "pid": True}, LOAD_USAGE)
+        spec = {"root": True, "pid": True, "build-id-dir": True, "remote-files": False}
+        options, positionals = _parse_options(gdb.string_to_argv(argument), spec, LOAD_USAGE)
         if len(positionals) != 1:
             raise gdb.GdbError("usage: %s" % LOAD_USAGE if not positionals else "unexpected argument: %s; usage: %s" % (positionals[1], LOAD_USAGE))
         given = positionals[0]
@@ -139,8 +147,13 @@ Use criu-unload to close the checkpoint, and "help criu" for its views (ps, fds,
             if not os.path.isdir(root):
                 raise gdb.GdbError("--root %s: no such directory" % options["root"])
         pid = _int_option(options, "pid")
+        build_id_dirs = []
+        if options.get("build-id-dir") is not None:
+            build_id_dirs.append(_expand(options["build-id-dir"]))
+            if not os.path.isdir(build_id_dirs[0]):
+                raise gdb.GdbError("--build-id-dir %s: no such directory" % options["build-id-dir"])
 
-        session, warnings = sessions.load(path, given, root, pid)
+        session, warnings = sessions.load(path, given, root, pid, bool(options.get("remote-files")), build_id_dirs)
         register_helper_commands(session.helper)
         first = min(session.inferiors)
         for num in sorted(session.inferiors):
@@ -149,11 +162,13 @@ Use criu-unload to close the checkpoint, and "help criu" for its views (ps, fds,
             gdb.write("inferior %d: pid %d (%s), %d thread%s\n" % (num, info["pid"], info.get("comm", ""), threads, "" if threads == 1 else "s"))
         for warning in warnings:
             gdb.write("warning: %s\n" % warning)
+        for note in session.files.get("notes") or []:
+            gdb.write("criu-load: %s\n" % note)
         # Switch back to the first process, showing where it stopped.
         gdb.execute("inferior %d" % first, False, False)
 
     def complete(self, text, word):
-        return _complete_paths(text, word, ("--root", "--pid"))
+        return _complete_paths(text, word, ("--root", "--pid", "--build-id-dir", "--remote-files"))
 
 
 class CriuUnload(gdb.Command):

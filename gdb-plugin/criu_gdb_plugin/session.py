@@ -32,10 +32,13 @@ class Session:
         self.root = root
         self.processes = []  # what `open` returned
         self.directory = None
+        self.files = {}  # the file route of `open`: route, sysroot, notes
         # inferior number -> {"pid", "created"}: created means added by criu-load (removed by criu-unload)
         self.inferiors = {}
         self.original = gdb.selected_inferior().num
         self.warned_dead = False
+        # gdb's sysroot before criu-load set the session's (restored by criu-unload); None when unchanged.
+        self.saved_sysroot = None
 
     def owns(self, candidate):
         """Whether `candidate` is a live checkpoint inferior of this session."""
@@ -142,6 +145,7 @@ def unload(quiet=False):
         return False
     current = None
     problems = release_inferiors(session)
+    problems.extend(_restore_sysroot(session))
     session.helper.stop()
     _remove_stale_directory(session)
     for problem in problems:
@@ -149,6 +153,29 @@ def unload(quiet=False):
     if not quiet:
         gdb.write("criu-unload: closed %s\n" % session.path)
     return True
+
+
+def _set_sysroot(session, files):
+    """Sets gdb's sysroot to the route the helper chose (local `/`, a private view, or `target:`), saving
+    the user's for criu-unload. sysroot is global: native inferiors see it until then."""
+    sysroot = files.get("sysroot") if isinstance(files, dict) else None
+    if not isinstance(sysroot, str) or sysroot == "" or "\n" in sysroot:
+        raise gdb.GdbError("criu-gdb helper returned no file route")
+    session.saved_sysroot = gdb.parameter("sysroot") or ""
+    with Quiet():
+        execute("set sysroot %s" % sysroot)
+
+
+def _restore_sysroot(session):
+    if session.saved_sysroot is None:
+        return []
+    saved, session.saved_sysroot = session.saved_sysroot, None
+    try:
+        with Quiet():
+            execute("set sysroot %s" % saved)
+    except gdb.GdbError as error:
+        return ["cannot restore sysroot %s: %s" % (saved, error)]
+    return []
 
 
 def _connect(session, progress):
@@ -178,7 +205,7 @@ def _connect(session, progress):
                 raise session.helper.exit_error()
 
 
-def load(path, given, root, pid):
+def load(path, given, root, pid, remote_files=False, build_id_dirs=()):
     """Opens the checkpoint at path (as the user gave it: given) in a new helper and connects one inferior
     per process; replaces a loaded checkpoint. Returns the session and the warnings of `open`."""
     global current
@@ -200,18 +227,25 @@ def load(path, given, root, pid):
             params["root"] = root
         if pid is not None:
             params["pid"] = pid
+        if remote_files:
+            params["remoteFiles"] = True
+        if build_id_dirs:
+            params["buildIdDirs"] = list(build_id_dirs)
         result = helper.request("open", params, timeout=timeout_setting(OPEN_TIMEOUT), progress=progress)
         if not isinstance(result, dict) or not isinstance(result.get("processes"), list) or not result["processes"]:
             raise gdb.GdbError("criu-gdb helper returned no processes for %s" % given)
         session.processes = result["processes"]
         session.directory = result.get("directory")
+        session.files = result.get("files") or {}
         hooks.install_hooks()
         current = session
+        _set_sysroot(session, session.files)
         _connect(session, progress)
     except BaseException:
         if current is session:
             current = None
             release_inferiors(session)
+        _restore_sysroot(session)
         helper.stop()
         raise
     return session, result.get("warnings") or []

@@ -35,6 +35,8 @@ export class RootFile implements ContentSource {
   private fileSize: number | undefined;
   private failure: string | undefined;
   private opened = false;
+  /** What the file under the root turned out to be, once opened: its size and build-id (hex), or that it is not there. */
+  private found: { size: number; buildId: string | undefined } | undefined;
 
   constructor(
     private readonly root: RootFs,
@@ -58,13 +60,15 @@ export class RootFile implements ContentSource {
       return;
     }
     const where = handle.layer === 'diff' ? ` (from ${this.root.overlay?.label ?? 'the rootfs diff'})` : '';
+    const actualId = readBuildId(handle.fd, handle.base, handle.size);
+    this.found = { size: handle.size, buildId: actualId?.toString('hex') };
     if (recorded.size !== undefined && BigInt(handle.size) !== recorded.size) {
       this.failure = `${recorded.path}${where}: size is ${handle.size}, the checkpoint recorded ${recorded.size}${wanted}`;
       handle.close();
       return;
     }
     if (recorded.buildId && recorded.buildId.length > 0) {
-      const actual = readBuildId(handle.fd, handle.base, handle.size);
+      const actual = actualId;
       if (!actual || !sameBuildId(actual, recorded.buildId)) {
         this.failure = `${recorded.path}${where}: build-id ${actual?.toString('hex') ?? 'none'} does not match the recorded ${trimBuildId(recorded.buildId)}`;
         handle.close();
@@ -73,6 +77,22 @@ export class RootFile implements ContentSource {
     }
     this.content = handle;
     this.fileSize = handle.size;
+  }
+
+  /**
+   * How the file under the root compares with what the checkpoint recorded: `match`, `mismatch` (there, but a
+   * different size or build-id) or `missing` (cannot be found or opened).
+   */
+  status(): 'match' | 'mismatch' | 'missing' {
+    this.ensureOpen();
+    if (this.content) return 'match';
+    return this.found ? 'mismatch' : 'missing';
+  }
+
+  /** The size and build-id (hex) of the file found under the root, when there is one. */
+  get actual(): { size: number; buildId: string | undefined } | undefined {
+    this.ensureOpen();
+    return this.found;
   }
 
   /** Which layer the file came from, once opened: the root directory, or the container's rootfs diff. */
@@ -113,7 +133,7 @@ export class RootFile implements ContentSource {
 }
 
 /** A recorded build-id without CRIU's zero padding, in hex. */
-function trimBuildId(recorded: Buffer): string {
+export function trimBuildId(recorded: Buffer): string {
   let end = recorded.length;
   while (end > 20 && recorded[end - 1] === 0) end--;
   return recorded.subarray(0, end).toString('hex');

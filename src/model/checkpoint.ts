@@ -7,6 +7,7 @@ import { readFileTable, type FileDescription } from '../images/files.js';
 import { RootFs } from '../rootfs/resolve.js';
 import { RootFile, type ContentSource } from './backing-file.js';
 import type { CheckpointContext } from './context.js';
+import { checkMappedFiles, mismatchWarning, type MappedFile } from './file-check.js';
 import { GhostSource } from './ghost-source.js';
 import { ProcessModel } from './process.js';
 
@@ -32,6 +33,7 @@ export class Checkpoint implements CheckpointContext {
   readonly processes: readonly ProcessModel[];
   private fileTable: Map<number, FileDescription> | undefined;
   private readonly contents = new Map<number, ContentSource | null>();
+  private mapped: MappedFile[] | undefined;
 
   private constructor(
     /** The path the user gave. */
@@ -119,6 +121,38 @@ export class Checkpoint implements CheckpointContext {
       this.contents.set(id, source);
     }
     return source ?? undefined;
+  }
+
+  /**
+   * Every file the processes mapped, checked against what the checkpoint recorded (checked once). Each file
+   * that does not match is also recorded as a warning naming both build-ids (or sizes) and what follows.
+   */
+  mappedFiles(): MappedFile[] {
+    if (!this.mapped) {
+      this.mapped = checkMappedFiles(this, this.processes);
+      for (const file of this.mapped) if (file.status === 'mismatch') this.warn(mismatchWarning(file));
+    }
+    return this.mapped;
+  }
+
+  /**
+   * Serves the pages of mapped file `fileId` from `hostPath` instead, a file found by the recorded build-id:
+   * checked against the recorded size and build-id like the file under the root. Call it before memory is
+   * read. Returns whether the file matched and is used.
+   */
+  substituteFile(fileId: number, hostPath: string): boolean {
+    const file = this.files().get(fileId);
+    if (!file || file.kind !== 'reg') return false;
+    const buildId = file.buildId ? Buffer.from(file.buildId, 'hex') : undefined;
+    const source = new RootFile(new RootFs('/'), { path: hostPath, size: file.size, buildId });
+    if (source.status() !== 'match') {
+      source.close();
+      return false;
+    }
+    const previous = this.contents.get(fileId);
+    if (previous instanceof RootFile) previous.close();
+    this.contents.set(fileId, source);
+    return true;
   }
 
   /** Records a non-fatal problem once. */

@@ -68,8 +68,18 @@ const MAX_PID = 2 ** 31 - 1;
 /** Validates `open` params. */
 export function parseOpenParams(params: unknown): OpenParams {
   const p = paramsObject('open', params);
-  allowOnly('open', p, ['path', 'root', 'pid']);
-  return { path: requiredString('open', p, 'path'), root: optionalString('open', p, 'root'), pid: optionalInteger('open', p, 'pid', 1, MAX_PID) };
+  allowOnly('open', p, ['path', 'root', 'pid', 'remoteFiles', 'buildIdDirs']);
+  const dirs = p['buildIdDirs'];
+  if (dirs !== undefined && dirs !== null && (!Array.isArray(dirs) || !dirs.every((dir): dir is string => typeof dir === 'string' && dir.startsWith('/')))) {
+    throw invalid("open: 'buildIdDirs' must be an array of absolute paths");
+  }
+  return {
+    path: requiredString('open', p, 'path'),
+    root: optionalString('open', p, 'root'),
+    pid: optionalInteger('open', p, 'pid', 1, MAX_PID),
+    remoteFiles: optionalBoolean('open', p, 'remoteFiles'),
+    buildIdDirs: Array.isArray(dirs) ? dirs : undefined,
+  };
 }
 
 /** Validates `run` params. */
@@ -134,6 +144,8 @@ export interface HelperHost {
 export class HelperHandler {
   private session: Session | undefined;
   private opening: Promise<unknown> = Promise.resolve();
+  /** Cancels the open in progress (its downloads too), when there is one. */
+  private openInProgress: AbortController | undefined;
 
   constructor(private readonly host: HelperHost) {}
 
@@ -222,7 +234,13 @@ export class HelperHandler {
     const run = this.opening.then(async () => {
       await this.close();
       const { Session } = await import('./session.js');
-      this.session = await Session.open(params, (message) => this.host.progress(message));
+      const abort = new AbortController();
+      this.openInProgress = abort;
+      try {
+        this.session = await Session.open(params, (message) => this.host.progress(message), abort.signal);
+      } finally {
+        if (this.openInProgress === abort) this.openInProgress = undefined;
+      }
       return this.session.result();
     });
     this.opening = run.catch(() => undefined);
@@ -231,6 +249,8 @@ export class HelperHandler {
 
   /** Closes the session, if one is open; returns whether one was. */
   async close(): Promise<boolean> {
+    // `close`, `shutdown` and the helper's exit stop an open in progress (Ctrl-C in gdb stops the helper).
+    this.openInProgress?.abort();
     const session = this.session;
     this.session = undefined;
     if (!session) return false;

@@ -50,6 +50,10 @@ export interface OpenParams {
   root?: string | undefined;
   /** Serve only this process (default: every process). */
   pid?: number | undefined;
+  /** Give gdb every file through vFile (sysroot `target:`) instead of local files. */
+  remoteFiles?: boolean | undefined;
+  /** Directories with a `.build-id` tree, searched for files that do not match, before debuginfod. */
+  buildIdDirs?: string[] | undefined;
 }
 
 /** One served process. */
@@ -69,6 +73,12 @@ export interface OpenResult {
   processes: ProcessInfo[];
   /** The private directory holding the sockets (mode 0700; sockets 0600). */
   directory: string;
+  /**
+   * How gdb gets the executables and libraries: the `sysroot` the plugin sets for the session (and restores
+   * after): `/` (local files, the processes' own paths), a private view directory of checked files, or
+   * `target:` (vFile). `notes` are lines for the user.
+   */
+  files: { route: 'local' | 'view' | 'remote'; sysroot: string; notes: string[] };
   /** Non-fatal problems, one line each. */
   warnings: string[];
 }

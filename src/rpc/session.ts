@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { CheckpointError, CriuGdbError } from '../errors.js';
 import { Checkpoint } from '../model/checkpoint.js';
+import { debuginfodSettings, prepareFileRoute, type FileRoute } from '../model/file-route.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
 import { parseArgs } from '../views/args.js';
 import { findView, gdbViews } from '../views/index.js';
@@ -63,19 +64,33 @@ export class Session {
     readonly directory: string,
     private readonly servers: ProcessServer[],
     readonly processes: ProcessInfo[],
+    /** How gdb gets the files. */
+    readonly files: FileRoute,
+    private readonly cancel: AbortController,
   ) {}
 
   /**
    * Opens `params.path` and serves every process (or `params.pid`). On failure everything started so far
-   * is stopped and removed before the error is thrown.
+   * is stopped and removed before the error is thrown. `signal` cancels the open (downloads included).
    */
-  static async open(params: OpenParams, progress: (message: string) => Promise<void>): Promise<Session> {
+  static async open(params: OpenParams, progress: (message: string) => Promise<void>, signal?: AbortSignal): Promise<Session> {
     const checkpoint = Checkpoint.open(params.path, { root: params.root });
     let directory: string | undefined;
     const servers: ProcessServer[] = [];
+    const cancel = new AbortController();
+    const onAbort = (): void => cancel.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const selected = params.pid === undefined ? treeOrder(checkpoint).map((o) => o.process) : [checkpoint.process(params.pid)];
       directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
+      // Before any memory is read: a file found by build-id also serves the pages of its mappings.
+      checkpoint.mappedFiles();
+      const files = await prepareFileRoute(checkpoint, directory, {
+        remote: params.remoteFiles,
+        debuginfod: debuginfodSettings(process.env, params.buildIdDirs ?? []),
+        signal: cancel.signal,
+        progress: (message) => void progress(message),
+      });
       const processes: ProcessInfo[] = [];
       for (const [index, process] of selected.entries()) {
         if (process.state === 'dead' || process.state === 'zombie') {
@@ -97,18 +112,22 @@ export class Session {
         });
       }
       if (processes.length === 0) throw new CheckpointError(`${params.path}: no process of this checkpoint can be debugged (${checkpoint.warnings.join('; ')})`);
-      return new Session(checkpoint, directory, servers, processes);
+      if (cancel.signal.aborted) throw new CriuGdbError(`${params.path}: open cancelled`);
+      return new Session(checkpoint, directory, servers, processes, files, cancel);
     } catch (error) {
+      cancel.abort();
       await Promise.allSettled(servers.map((s) => s.close()));
       if (directory) rmSync(directory, { recursive: true, force: true });
       checkpoint.close();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
   /** What `open` returns. */
   result(): OpenResult {
-    return { processes: this.processes, directory: this.directory, warnings: [...this.checkpoint.warnings] };
+    return { processes: this.processes, directory: this.directory, files: this.files, warnings: [...this.checkpoint.warnings] };
   }
 
   /**
@@ -130,6 +149,7 @@ export class Session {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.cancel.abort();
     await Promise.allSettled(this.servers.map((s) => s.close()));
     this.removeNow();
     this.checkpoint.close();

@@ -40,6 +40,7 @@ function fioStat(size: number, mode: number): Buffer {
 export class RemoteFiles {
   private readonly files = new Map<number, OpenFile>();
   private nextFd = 1;
+  private refusedPaths: Set<string> | undefined;
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -108,13 +109,34 @@ export class RemoteFiles {
       return content ? { type: 'memory', content } : FileIoErrno.ENOENT;
     }
     try {
-      const { fd, size } = this.checkpoint.rootFs.open(path);
+      const { fd, size, hostPath } = this.checkpoint.rootFs.open(path);
+      // A mapped file that does not match the checkpoint is refused, by whatever name: no symbols rather than wrong ones.
+      if (this.refused().has(hostPath)) {
+        closeSync(fd);
+        return FileIoErrno.ENOENT;
+      }
       const mode = fstatSync(fd).mode;
       return { type: 'host', fd, size, mode };
     } catch (error) {
       if (!(error instanceof CriuGdbError)) throw error;
       return FileIoErrno.ENOENT;
     }
+  }
+
+  /** Host paths of the mapped files that do not match the checkpoint. */
+  private refused(): Set<string> {
+    if (!this.refusedPaths) {
+      const { rootFs } = this.checkpoint;
+      const mismatched = this.checkpoint.mappedFiles().filter((file) => file.status === 'mismatch');
+      this.refusedPaths = new Set(mismatched.flatMap((file) => {
+        try {
+          return [rootFs.resolve(file.path)];
+        } catch {
+          return [];
+        }
+      }));
+    }
+    return this.refusedPaths;
   }
 
   private pread(args: string[]): Buffer | string {

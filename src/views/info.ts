@@ -16,6 +16,8 @@ export interface CheckpointSummary {
   memory: { mappedBytes: number; pages: MappingCoverage };
   namespaces: Record<string, number[]>;
   root: string;
+  /** The mapped files by how they compare with the checkpoint. */
+  files: { mapped: number; match: number; mismatch: number; missing: number; deleted: number };
   warnings: string[];
 }
 
@@ -25,6 +27,8 @@ export function summarize(checkpoint: Checkpoint): CheckpointSummary {
   let mappedBytes = 0;
   let threads = 0;
   const namespaces = new Map<string, Set<number>>();
+  const mapped = checkpoint.mappedFiles();
+  const count = (status: string): number => mapped.filter((file) => file.status === status).length;
   for (const process of checkpoint.processes) {
     threads += process.tids.length;
     const mappings = checkpoint.tolerate(() => process.mappings()) ?? [];
@@ -64,6 +68,7 @@ export function summarize(checkpoint: Checkpoint): CheckpointSummary {
     memory: { mappedBytes, pages },
     namespaces: Object.fromEntries([...namespaces].map(([kind, set]) => [kind, [...set].sort((a, b) => a - b)])),
     root: checkpoint.rootFs.root,
+    files: { mapped: mapped.length, match: count('match'), mismatch: count('mismatch'), missing: count('missing'), deleted: count('deleted') },
     warnings: [...checkpoint.warnings],
   };
 }
@@ -96,6 +101,7 @@ export const infoView = defineView({
       ['  missing', formatBytes(pages.missing * PAGE)],
       ['Namespaces', Object.entries(summary.namespaces).map(([kind, ids]) => `${kind} ${ids.join(',')}`).join('  ') || 'unknown'],
       ['Root', summary.root],
+      ['Files', `${summary.files.mapped} mapped: ${summary.files.match} match the checkpoint, ${summary.files.mismatch} do not, ${summary.files.missing} missing, ${summary.files.deleted} deleted (from the images)`],
     ];
     for (const warning of summary.warnings) lines.push(['Warning', warning]);
     const width = Math.max(...lines.map(([key]) => key.length));

@@ -1,3 +1,4 @@
+import { mismatchWarning } from '../model/file-check.js';
 import { formatTable, hex, hexAddress } from './format.js';
 import { defineView, jsonOption, processOptions, selectedProcesses } from './view.js';
 
@@ -11,18 +12,22 @@ export const mapsView = defineView({
     'Prints each process memory map like /proc/PID/maps, and counts in 4 KiB pages where each',
     "mapping's content comes from: PRESENT in this checkpoint's pages files, PARENT in the parent",
     'checkpoint, LAZY (left on a page server, unavailable), ZERO (never touched), FILE (the mapped',
-    'file under --root) and MISSING (nothing holds it: reads report it unavailable).',
+    'file under --root) and MISSING (nothing holds it: reads report it unavailable). A mapped file that',
+    'does not match the checkpoint (size or build-id) is named below the table, with both build-ids.',
   ].join('\n'),
   options: [jsonOption, ...processOptions],
   operands: { max: 0 },
   inGdb: true,
   perProcess: true,
-  collect: (checkpoint, request) =>
-    selectedProcesses(checkpoint, request).map((process) => ({
+  collect: (checkpoint, request) => {
+    const mismatched = checkpoint.mappedFiles().filter((file) => file.status === 'mismatch');
+    return selectedProcesses(checkpoint, request).map((process) => ({
       pid: process.pid,
       comm: process.comm,
       mappings: process.mappings().map((mapping) => ({ mapping, pages: process.coverage(mapping) })),
-    })),
+      mismatches: mismatched.filter((file) => file.pids.includes(process.pid)),
+    }));
+  },
   json: (records) =>
     records.map((view) => ({
       pid: view.pid,
@@ -36,6 +41,12 @@ export const mapsView = defineView({
         name: mapping.name,
         pages,
         ...(mapping.unavailableReason ? { unavailable: mapping.unavailableReason } : {}),
+      })),
+      mismatchedFiles: view.mismatches.map((file) => ({
+        path: file.path,
+        recorded: { size: file.recorded.size?.toString() ?? null, buildId: file.recorded.buildId ?? null },
+        actual: { size: file.actual?.size ?? null, buildId: file.actual?.buildId ?? null },
+        problem: mismatchWarning(file),
       })),
     })),
   text(records) {
@@ -55,7 +66,8 @@ export const mapsView = defineView({
           mapping.name,
         ]);
         const header = ['ADDRESS', 'PERMS', 'OFFSET', 'KIND', 'PRESENT', 'PARENT', 'LAZY', 'ZERO', 'FILE', 'MISSING', 'NAME'];
-        return `pid ${view.pid} (${view.comm})\n${formatTable(header, rows)}`;
+        const notes = view.mismatches.map((file) => `\nMISSING because ${mismatchWarning(file)}`).join('');
+        return `pid ${view.pid} (${view.comm})\n${formatTable(header, rows)}${notes}`;
       })
       .join('\n\n');
   },

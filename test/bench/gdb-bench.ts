@@ -5,14 +5,17 @@
  *   - read throughput through gdb: `dump binary memory` of 256 MiB of distinct data and of 256 MiB of zero
  *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore,
  *     for every installed gdb (13 reads hex `m` packets; 16 and later binary `x` packets);
- *   - the helper's peak RSS after those reads.
+ *   - the helper's peak RSS after those reads;
+ *   - a large executable: `node` (about 100 MB) running a `node -e` script, checkpointed once: open and
+ *     `thread apply all bt` through criu-load (local files) and through vFile (`--remote-files`), against gdb
+ *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gdbMatrix } from '../helpers/gdb-versions.js';
-import { BENCH_WORK, CLI, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
+import { BENCH_WORK, CLI, CRIU, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
 const MIB = 2 ** 20;
@@ -90,8 +93,58 @@ function openingTimes(subjects: Subject[]): string[][] {
   });
 }
 
+/** A checkpoint of a running `node -e` script (made once), and an ELF core of it (exported once). */
+function nodeSubject(): { images: string; core: string; node: string } {
+  const dir = join(BENCH_WORK, 'node');
+  const images = join(dir, 'images');
+  const readyFile = join(dir, 'ready');
+  const node = execFileSync('readlink', ['-f', process.execPath]).toString().trim();
+  if (!existsSync(join(images, 'pstree.img'))) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(images, { recursive: true });
+    const script = `require('fs').writeFileSync(${JSON.stringify(readyFile)}, String(process.pid)); setInterval(() => {}, 1e9)`;
+    // libuv's io_uring cannot be checkpointed; epoll can.
+    execFileSync('setsid', ['-f', node, '-e', script], { stdio: 'ignore', env: { ...process.env, UV_USE_IO_URING: '0' } });
+    for (let i = 0; i < 600 && !existsSync(readyFile); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    const pid = readFileSync(readyFile, 'utf8').trim();
+    execFileSync(CRIU, ['dump', '-t', pid, '-D', images, '-o', 'dump.log', '-v2', '--shell-job'], { stdio: 'inherit' });
+  }
+  const cores = join(dir, 'cores');
+  if (!existsSync(cores) || !readdirSync(cores).some((name) => name.startsWith('core.'))) {
+    rmSync(cores, { recursive: true, force: true });
+    execFileSync('node', [CLI, 'coredump', images, '-o', cores], { stdio: 'ignore' });
+  }
+  const core = join(cores, readdirSync(cores).find((name) => name.startsWith('core.')) ?? 'core');
+  return { images, core, node };
+}
+
+function largeExecutable(): void {
+  const { images, core, node } = nodeSubject();
+  const bt = ['-nx', '-batch', '-ex', 'thread apply all bt'];
+  const inGdb = (load: string): string[] => ['-nx', '-batch', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'thread apply all bt'];
+  const local = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images}`), { stdio: 'ignore' }));
+  const launcher = timeRuns(5, () => execFileSync('node', [CLI, images, '--', ...bt], { stdio: 'ignore' }));
+  const remote = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images} --remote-files`), { stdio: 'ignore' }));
+  const onCore = timeRuns(5, () => execFileSync('gdb', [...bt.slice(0, 2), node, core, ...bt.slice(2)], { stdio: 'ignore' }));
+  printTable(
+    ['route', 'open + thread apply all bt (ms, median)', 'vs gdb on the core'],
+    [
+      ['gdb, criu-load (local files)', local.toFixed(0), `${(local / onCore).toFixed(2)}x`],
+      ['criu-gdb DIR (launcher + the same)', launcher.toFixed(0), `${(launcher / onCore).toFixed(2)}x`],
+      ['gdb, criu-load --remote-files (vFile)', remote.toFixed(0), `${(remote / onCore).toFixed(2)}x`],
+      ['gdb on an ELF core', onCore.toFixed(0), '1.00x'],
+    ],
+  );
+}
+
 function main(): void {
   requireTools();
+  console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
+  largeExecutable();
+  // `tsx test/bench/gdb-bench.ts --node` runs only the large-executable case.
+  if (process.argv.includes('--node')) return;
+  console.log('');
   const subjects = standardSubjects();
   const large = subjects[1]!;
 

@@ -23,13 +23,17 @@ export interface GdbRun {
  * Runs gdb -batch: loads the checkpoint (every process becomes an inferior), then runs `commands` once.
  * `thread apply all` covers the threads of every inferior.
  */
-export async function gdbOnCheckpoint(images: string, commands: readonly string[], options: { root?: string; gdb?: string } = {}): Promise<GdbRun> {
-  const load = `criu-load ${images}${options.root ? ` --root ${options.root}` : ''}`;
+export async function gdbOnCheckpoint(
+  images: string,
+  commands: readonly string[],
+  options: { root?: string; gdb?: string; loadOptions?: string; env?: Record<string, string> } = {},
+): Promise<GdbRun> {
+  const load = `criu-load ${images}${options.root ? ` --root ${options.root}` : ''}${options.loadOptions ? ` ${options.loadOptions}` : ''}`;
   const args = ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'info inferiors'];
   args.push('-ex', "python print('@@BEGIN')");
   for (const command of commands) args.push('-ex', command);
   args.push('-ex', "python print('@@END')");
-  const result = await execa(options.gdb ?? 'gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT } });
+  const result = await execa(options.gdb ?? 'gdb', args, { reject: false, timeout: 120_000, env: { HOME: REPO_ROOT, ...options.env } });
   const pids = [...result.stdout.matchAll(/^[* ] +\d+ +process (\d+) /gm)].map((m) => Number(m[1]));
   const text = /^@@BEGIN$([\s\S]*?)^@@END$/m.exec(result.stdout)?.[1] ?? '';
   return { pids, text, stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };

@@ -204,7 +204,7 @@ for (const version of gdbMatrix()) {
         expect(result.exitCode).toBe(0);
         expect(result.stderr.split('\n')).toEqual([
           '/nonexistent/dump: no such checkpoint directory',
-          'usage: criu-load DIR [--root PATH] [--pid N]',
+          'usage: criu-load DIR [--root PATH] [--pid N] [--build-id-dir PATH] [--remote-files]',
           '--pid needs a number, not nine',
           '--root /nonexistent/root: no such directory',
           'no checkpoint is loaded (use criu-load DIR)',
@@ -304,7 +304,8 @@ for (const version of gdbMatrix()) {
           'python print("RELOADED", os.path.exists(criu_session.current.directory), criu_session.current.directory != d)',
         ]);
         expect(result.exitCode).toBe(0);
-        expect(result.stdout).toContain("MODES 0o700 ['0o600']");
+        // The socket (0600), and the private view of the checked files under --root (a 0700 directory, 'root').
+        expect(result.stdout).toContain("MODES 0o700 ['0o600', '0o700']");
         expect(result.stdout).toContain('UNDER_XDG True');
         expect(result.stdout).toContain('AFTER False 0');
         expect(result.stdout).toMatch(/^\* 1\s+<null>\s*$/m);
