@@ -1,6 +1,7 @@
 # gdb commands: criu-load, criu-unload, criu (status), criu coredump, and the `criu NAME` commands of the
 # helper's views (ps, fds, maps, info, search), whose names, help and options come from the helper.
 
+import json
 import os
 import re
 
@@ -257,12 +258,8 @@ class HelperCommand(gdb.Command):
 _helper_commands = set()
 
 
-def register_helper_commands(helper):
-    """Registers `criu NAME` for each command the helper lists (once each). Returns whether it could ask."""
-    try:
-        listed = helper.request("commands", timeout=timeout_setting(COMMANDS_TIMEOUT))
-    except ClientError:
-        return False
+def _register_listed(listed):
+    """Registers `criu NAME` for each command of a `commands` reply (once each)."""
     for info in (listed or {}).get("commands") or []:
         name = info.get("name") if isinstance(info, dict) else None
         if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9-]*$", name) or name in _helper_commands:
@@ -270,12 +267,28 @@ def register_helper_commands(helper):
         _helper_commands.add(name)
         command = type("Criu_%s" % re.sub(r"\W", "_", name), (HelperCommand,), {"__doc__": info.get("help") or name, "info": info})
         command()
+
+
+def register_helper_commands(helper):
+    """Registers `criu NAME` for each command the helper lists (once each). Returns whether it could ask."""
+    try:
+        listed = helper.request("commands", timeout=timeout_setting(COMMANDS_TIMEOUT))
+    except ClientError:
+        return False
+    _register_listed(listed)
     return True
 
 
 def register_commands_at_start():
-    """Asks a short-lived helper for its commands, so that `help criu` lists them before any criu-load. When
-    that fails (no node, not built), they are registered by the first criu-load, which then says why."""
+    """Registers the helper's commands so that `help criu` lists them before any criu-load: from the list the
+    build wrote (dist/gdb-commands.json), else by asking a short-lived helper. When both fail (no node, not
+    built), they are registered by the first criu-load, which then says why."""
+    try:
+        with open(os.path.join(sessions.project_root(), "dist", "gdb-commands.json"), encoding="utf-8") as listing:
+            _register_listed(json.load(listing))
+            return
+    except (OSError, ValueError):
+        pass
     try:
         helper = sessions.start_helper()
     except ClientError:

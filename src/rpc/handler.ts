@@ -117,8 +117,11 @@ function oneLine(text: string): string {
   return line.trim();
 }
 
-/** The commands gdb offers as `criu NAME`, from the views (loaded on first use). */
-async function commandList(): Promise<CommandsResult> {
+/**
+ * The commands gdb offers as `criu NAME`, from the views (loaded on first use). The build also writes this
+ * list to dist/gdb-commands.json, so that sourcing the plugin need not start a helper to ask for it.
+ */
+export async function commandList(): Promise<CommandsResult> {
   const [{ gdbViews }, { gdbHelp }] = await Promise.all([import('../views/index.js'), import('../views/view.js')]);
   return {
     commands: gdbViews.map((view) => ({
