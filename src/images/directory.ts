@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, readdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, readdirSync, lstatSync } from 'node:fs';
 import { dirname, join, relative, isAbsolute, basename, posix } from 'node:path';
 import type { ContainerArchive } from '../archive/archive.js';
 import { CheckpointError, ImageError } from '../errors.js';
@@ -180,6 +180,25 @@ export class ImageDirectory {
     const file = new ImageFile(label, data.fd, data.size, data.base, false);
     this.open.set(name, file);
     return file;
+  }
+
+  /**
+   * The size of regular file `name`, without opening it or extracting it from an archive; undefined when
+   * it is absent or not a regular file.
+   */
+  sizeOf(name: string): number | undefined {
+    if (name.includes('/')) return undefined;
+    if (this.inArchive) {
+      const { archive, dir } = this.inArchive;
+      const found = archive.member(dir === '' ? name : `${dir}/${name}`);
+      return found && found.member.type === 'file' ? found.member.size : undefined;
+    }
+    try {
+      const stat = lstatSync(join(this.path, name));
+      return stat.isFile() ? stat.size : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Opens an image that must exist. */

@@ -1,5 +1,6 @@
 import { openCheckpointSource, type ArchiveOptions, type CheckpointSource } from '../source/container.js';
 import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
+import { isTolerable } from '../budget.js';
 import type { ImageDirectory } from '../images/directory.js';
 import { readInventory, type Inventory } from '../images/inventory.js';
 import { readPstree } from '../images/pstree.js';
@@ -64,7 +65,7 @@ export class Checkpoint implements CheckpointContext {
       try {
         overlay = source.diffLayer();
       } catch (error) {
-        if (!(error instanceof CriuGdbError)) throw error;
+        if (!isTolerable(error)) throw error;
         warnings.push(`the container's rootfs changes are not used: ${error.message}`);
       }
       const rootFs = new RootFs(options.root ?? '/', overlay);
@@ -131,7 +132,7 @@ export class Checkpoint implements CheckpointContext {
     try {
       return read();
     } catch (error) {
-      if (!(error instanceof CriuGdbError)) throw error;
+      if (!isTolerable(error)) throw error;
       this.warn(error.message);
       return undefined;
     }
