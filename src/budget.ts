@@ -23,10 +23,17 @@ export const BUDGET_DEFAULTS = {
    * (runs without data here: in the parent, lazy).
    */
   PAGE_RUNS: 65_536,
-  /** Bytes written to the temporary directory when a compressed archive is decompressed. */
-  EXTRACT_BYTES: 16 * 1024 * 1024 * 1024,
+  /**
+   * Bytes written to the temporary directory when a compressed archive is decompressed, whatever the
+   * archive's size; a larger archive may write {@link BUDGET_DEFAULTS.EXTRACT_RATIO} times its own size.
+   */
+  EXTRACT_BYTES: 1024 * 1024 * 1024,
+  /** Bytes written to the temporary directory per byte of the compressed archive, beyond EXTRACT_BYTES. */
+  EXTRACT_RATIO: 256,
   /** Members written to the temporary directory when a compressed archive is decompressed. */
-  EXTRACT_MEMBERS: 65_536,
+  EXTRACT_MEMBERS: 16_384,
+  /** Members of a tar archive (and of its rootfs-diff.tar) that are indexed. */
+  ARCHIVE_MEMBERS: 200_000,
 } as const;
 
 export type BudgetName = keyof typeof BUDGET_DEFAULTS;
@@ -60,9 +67,9 @@ export function checkBudget(name: BudgetName, amount: number, what: string): voi
   if (amount > cap) throw new BudgetError(overBudget(name, amount, what));
 }
 
-/** The one line of a BudgetError. */
-export function overBudget(name: BudgetName, amount: number | string, what: string): string {
-  return `${what}: ${amount} exceeds the limit of ${budget(name)} (raise it with ${budgetVariable(name)}=N)`;
+/** The one line of a BudgetError; `limit` when the cap in effect is derived from cap `name`. */
+export function overBudget(name: BudgetName, amount: number | string, what: string, limit: number = budget(name)): string {
+  return `${what}: ${amount} exceeds the limit of ${limit} (raise it with ${budgetVariable(name)}=N)`;
 }
 
 /**

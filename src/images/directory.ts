@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, readdirSync, lstatSync } from 'node:fs';
 import { dirname, join, relative, isAbsolute, basename, posix } from 'node:path';
 import type { ContainerArchive } from '../archive/archive.js';
+import { isImageName } from '../archive/inflate-protocol.js';
 import { CheckpointError, ImageError } from '../errors.js';
 
 /** Longest `parent` chain followed for incremental dumps; deeper chains are treated as damaged. */
@@ -167,12 +168,13 @@ export class ImageDirectory {
     }
     if (found.member.type === 'symlink') throw new ImageError('unreadable', label, 0, 'is a symbolic link, which is not followed');
     if (found.member.type !== 'file') throw new ImageError('unreadable', label, 0, 'is not a regular file');
-    // A compressed archive extracts what is missing of this directory in one pass (pages-N.img when lazy).
+    // A compressed archive extracts the images missing from this directory in one pass (pages-N.img when
+    // lazy); members that are no image are never written out unless asked for by name.
     const siblings = (): number[] => {
       const ordinals: number[] = [];
       for (const sibling of archive.children(dir)) {
         const member = archive.member(dir === '' ? sibling : `${dir}/${sibling}`);
-        if (member && member.member.type === 'file' && !archive.isLocal(member.ordinal)) ordinals.push(member.ordinal);
+        if (member && member.member.type === 'file' && isImageName(sibling) && !archive.isLocal(member.ordinal)) ordinals.push(member.ordinal);
       }
       return ordinals;
     };

@@ -2,7 +2,7 @@
  * Helpers for the hostile-checkpoint tests: copies of real checkpoints to edit, raw protobuf encoding for
  * entries too large or too many to build through the schema, and a CLI run that reports its peak RSS.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -77,6 +77,10 @@ export interface BoundedRun {
   peakMiB: number;
   seconds: number;
   timedOut: boolean;
+  /** Peak bytes under the run's private TMPDIR, in MiB (sampled). */
+  peakDiskMiB: number;
+  /** What the run left in its TMPDIR. */
+  leftInTmp: string[];
 }
 
 /**
@@ -85,18 +89,23 @@ export interface BoundedRun {
  */
 export async function runBounded(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<BoundedRun> {
   const started = performance.now();
+  // A private TMPDIR for the run, so that its temporary disk use can be measured alone.
+  const tmp = scratchDir('tmp');
+  const disk = watchDisk(tmp);
   const result = await execa('/usr/bin/time', ['-f', 'PEAK-KB %M', 'node', CLI, ...args], {
     reject: false,
     timeout: options.timeoutMs ?? 60_000,
-    env: options.env ?? {},
+    env: { TMPDIR: tmp, ...options.env },
     maxBuffer: 64 * 1024 * 1024,
   });
+  const peakDiskMiB = disk.stop() / (1024 * 1024);
+  const left = readdirSync(tmp);
   const seconds = (performance.now() - started) / 1000;
   const lines = result.stderr.split('\n');
   const peakLine = lines.find((line) => line.startsWith('PEAK-KB '));
   const peakMiB = peakLine ? Number(peakLine.slice(8)) / 1024 : Number.NaN;
   const stderr = lines.filter((line) => !line.startsWith('PEAK-KB ') && !line.startsWith('Command exited with non-zero status')).join('\n');
-  return { exitCode: result.exitCode, stdout: result.stdout, stderr, peakMiB, seconds, timedOut: result.timedOut };
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr, peakMiB, seconds, timedOut: result.timedOut, peakDiskMiB, leftInTmp: left };
 }
 
 /** Appends raw protobuf bytes into one growing buffer: fast enough for millions of entries. */
@@ -150,4 +159,67 @@ export class RawWriter {
   result(): Buffer {
     return this.buffer.subarray(0, this.length);
   }
+}
+
+/** Bytes allocated on disk under `dir` now (files' blocks, recursively); 0 when it is gone. */
+export function diskBytes(dir: string): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      const stat = lstatSync(path);
+      total += stat.isDirectory() ? diskBytes(path) : stat.blocks * 512;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return total;
+}
+
+/** Samples {@link diskBytes} of `dir` every few milliseconds until `stop`, which returns the peak seen. */
+export function watchDisk(dir: string): { stop: () => number } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, diskBytes(dir));
+  }, 5);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, diskBytes(dir));
+    },
+  };
+}
+
+/**
+ * Writes `out` as a zstd-compressed tar: the members `before` (headers and data made by `write`), then the
+ * real archive `tar`. Data is streamed through the zstd program, so gigabytes of zeros cost no memory.
+ */
+export async function zstdTar(out: string, tar: string, before: Array<{ header: Buffer; zeroBytes: number }>): Promise<void> {
+  const script = ['set -e', '{'];
+  const files: string[] = [];
+  let pending: Buffer[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const file = `${out}.h${files.length}`;
+    writeFileSync(file, Buffer.concat(pending));
+    pending = [];
+    files.push(file);
+    script.push(`cat '${file}'`);
+  };
+  for (const { header, zeroBytes } of before) {
+    pending.push(header);
+    if (zeroBytes === 0) continue;
+    flush();
+    script.push(`head -c ${zeroBytes + ((512 - (zeroBytes % 512)) % 512)} /dev/zero`);
+  }
+  flush();
+  script.push(`cat '${tar}'`, `} | zstd -q -1 -f -o '${out}'`);
+  await execa('bash', ['-c', script.join('\n')]);
+  for (const file of files) rmSync(file);
 }
