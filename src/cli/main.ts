@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
+import { withDefaultSignals } from '../reaper.js';
 import { parseArgs } from '../views/args.js';
 import { commands, findCommand } from './commands/index.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
@@ -82,5 +83,7 @@ if (isMain()) {
   const err = (text: string): void => void process.stderr.write(`${text}\n`);
   process.exitCode = isLaunch(argv, commands.map((c) => c.name))
     ? await launchGdb(argv, err)
-    : run(argv, (text) => process.stdout.write(`${text}\n`), err);
+    : // A command is synchronous work: Ctrl-C, SIGTERM and SIGHUP stop it at once, and the reaper removes
+      // what an archive extracted.
+      withDefaultSignals(() => run(argv, (text) => process.stdout.write(`${text}\n`), err));
 }

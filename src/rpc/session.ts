@@ -6,6 +6,7 @@ import { accessSync, chmodSync, constants, mkdtempSync, rmSync, statSync } from 
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { CheckpointError, CriuGdbError } from '../errors.js';
+import { forgetOnDeath, removeOnDeath } from '../reaper.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
 import { parseArgs } from '../views/args.js';
@@ -45,6 +46,7 @@ export function makeSessionDirectory(longestName: string): string {
     try {
       const dir = mkdtempSync(join(base, 'criu-gdb-'));
       chmodSync(dir, 0o700);
+      removeOnDeath(dir);
       return dir;
     } catch (error) {
       problems.push(`${base}: ${error instanceof Error ? error.message : String(error)}`);
@@ -100,7 +102,10 @@ export class Session {
       return new Session(checkpoint, directory, servers, processes);
     } catch (error) {
       await Promise.allSettled(servers.map((s) => s.close()));
-      if (directory) rmSync(directory, { recursive: true, force: true });
+      if (directory) {
+        rmSync(directory, { recursive: true, force: true });
+        forgetOnDeath(directory);
+      }
       checkpoint.close();
       throw error;
     }
@@ -139,6 +144,7 @@ export class Session {
   removeNow(): void {
     try {
       rmSync(this.directory, { recursive: true, force: true });
+      forgetOnDeath(this.directory);
     } catch {
       // Nothing more can be done while exiting.
     }

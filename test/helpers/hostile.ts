@@ -223,3 +223,22 @@ export async function zstdTar(out: string, tar: string, before: Array<{ header: 
   await execa('bash', ['-c', script.join('\n')]);
   for (const file of files) rmSync(file);
 }
+
+/**
+ * Writes `out`: a zstd tar with one member `name` of `copies` x 512 MiB of zeros in front of the real
+ * archive `tar`. The zeros are compressed once and their frame repeated, so a bomb of many GiB is cheap.
+ */
+export async function zstdZeroBomb(out: string, tar: string, name: string, copies: number): Promise<void> {
+  const size = copies * 512 * 1024 * 1024;
+  const { header } = await import('./build-archive.js');
+  writeFileSync(`${out}.h`, header({ name }, size));
+  const script = [
+    'set -e',
+    `head -c ${512 * 1024 * 1024} /dev/zero | zstd -q -1 -c > '${out}.z'`,
+    `zstd -q -1 -c '${out}.h' > '${out}.hz'`,
+    `zstd -q -1 -c '${tar}' > '${out}.tz'`,
+    `{ cat '${out}.hz'; for i in $(seq ${copies}); do cat '${out}.z'; done; cat '${out}.tz'; } > '${out}'`,
+    `rm -f '${out}.h' '${out}.z' '${out}.hz' '${out}.tz'`,
+  ];
+  await execa('bash', ['-c', script.join('\n')]);
+}
