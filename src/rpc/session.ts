@@ -77,7 +77,7 @@ export class Session {
     const servers: ProcessServer[] = [];
     try {
       const selected = params.pid === undefined ? treeOrder(checkpoint).map((o) => o.process) : [checkpoint.process(params.pid)];
-      directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
+      directory = makeSessionDirectory(`${selected.reduce((most, p) => Math.max(most, p.pid), 0)}.sock`);
       const processes: ProcessInfo[] = [];
       for (const [index, process] of selected.entries()) {
         if (process.state === 'dead' || process.state === 'zombie') {

@@ -2,7 +2,9 @@
 /** Formats rows as left-aligned columns separated by two spaces; the last column is not padded. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
-  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  // A loop, not Math.max(...column): a spread of a hundred thousand rows overflows the stack.
+  const widths = header.map(() => 0);
+  for (const row of all) row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
   return all
     .map((row) =>
       row

@@ -43,13 +43,20 @@ export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel
     } else roots.push(process);
   }
   const ordered: Array<{ process: ProcessModel; depth: number }> = [];
-  const visit = (process: ProcessModel, depth: number): void => {
-    if (ordered.some((o) => o.process === process)) return; // a damaged tree may loop
-    ordered.push({ process, depth });
-    for (const child of (children.get(process.pid) ?? []).sort((a, b) => a.pid - b.pid)) visit(child, depth + 1);
+  const seen = new Set<ProcessModel>(); // a damaged tree may loop
+  // Depth-first with a stack of its own, not recursion: a chain of processes is as deep as the image says.
+  const visit = (start: ProcessModel): void => {
+    const stack: Array<{ process: ProcessModel; depth: number }> = [{ process: start, depth: 0 }];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      if (seen.has(next.process)) continue;
+      seen.add(next.process);
+      ordered.push(next);
+      const kids = (children.get(next.process.pid) ?? []).sort((a, b) => b.pid - a.pid);
+      for (const child of kids) stack.push({ process: child, depth: next.depth + 1 });
+    }
   };
-  for (const root of roots) visit(root, 0);
-  for (const process of checkpoint.processes) visit(process, 0);
+  for (const root of roots) visit(root);
+  for (const process of checkpoint.processes) visit(process);
   return ordered;
 }
 

@@ -110,8 +110,12 @@ export async function runBounded(args: string[], options: { timeoutMs?: number; 
 
 /** Appends raw protobuf bytes into one growing buffer: fast enough for millions of entries. */
 export class RawWriter {
-  private buffer = Buffer.alloc(1 << 20);
+  private buffer: Buffer;
   private length = 0;
+
+  constructor(initialBytes = 1 << 20) {
+    this.buffer = Buffer.alloc(initialBytes);
+  }
 
   private room(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
