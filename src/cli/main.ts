@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
 import { withDefaultSignals } from '../reaper.js';
 import { parseArgs } from '../views/args.js';
+import { escapeControls } from '../views/format.js';
 import { commands, findCommand } from './commands/index.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
 
@@ -49,7 +50,7 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
     const warnings: string[] = [];
     const text = command.run(args, (warning) => warnings.push(warning));
     if (text !== '') out(text);
-    for (const warning of warnings) err(`criu-gdb: warning: ${warning}`);
+    for (const warning of warnings) err(`criu-gdb: warning: ${escapeControls(warning)}`);
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof UsageError) {
@@ -58,7 +59,7 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
       return ExitCode.usage;
     }
     if (error instanceof CriuGdbError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       return ExitCode.badInput;
     }
     // Anything else is a defect, but the user still gets one line, not a stack.
