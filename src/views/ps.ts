@@ -60,6 +60,14 @@ export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel
   return ordered;
 }
 
+/** Deepest level drawn as indentation; deeper levels show their depth instead, so a chain of thousands of
+ * processes costs output in proportion to its length, not to its length squared. */
+const MAX_INDENT = 32;
+
+function indent(level: number): string {
+  return level <= MAX_INDENT ? '   '.repeat(level) : `${'   '.repeat(MAX_INDENT)}[${level}] `;
+}
+
 /** `ps`: the process tree. */
 export const psView = defineView({
   name: 'ps',
@@ -77,9 +85,9 @@ export const psView = defineView({
     const rows: string[][] = [];
     for (const { depth, info } of records) {
       const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
-      rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
+      rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${indent(depth - 1)}\\_ ` : ''}${command}`]);
       if (info.threads.length > 1) {
-        for (const thread of info.threads) rows.push(['', '', '', '', `${'   '.repeat(depth)}  thread ${thread.tid} ${thread.name}`]);
+        for (const thread of info.threads) rows.push(['', '', '', '', `${indent(depth)}  thread ${thread.tid} ${thread.name}`]);
       }
     }
     return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);

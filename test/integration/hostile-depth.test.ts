@@ -1,12 +1,13 @@
 /**
  * Hostile checkpoints, issue 12 point 8: nothing recurses or spreads arguments over input-sized data.
  * `maps` of 150,000 mappings and `search --limit 150000` used to die with "Maximum call stack size
- * exceeded"; both are built from a copy of a real checkpoint.
+ * exceeded"; `ps` of a chain of 20,000 processes drew an indentation quadratic in the depth (past the
+ * longest string) and checked warnings with a linear scan. All are built from copies of a real checkpoint.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointAvailability, imagesDir } from '../helpers/checkpoints.js';
+import { checkpointAvailability, imagesDir, loadTruth } from '../helpers/checkpoints.js';
 import { lengthPrefix, RawWriter, removeScratch, runBounded, splitSingleEntry, copyImages } from '../helpers/hostile.js';
 
 const COUNT = 150_000;
@@ -47,6 +48,24 @@ describe.skipIf(!checkpointAvailability('named_threads').available)('input-sized
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain(`(stopped after ${COUNT} matches; raise --limit for more)`);
     expect(run.seconds).toBeLessThan(30);
+    expect(run.peakMiB).toBeLessThan(1024);
+  });
+
+  it('ps of a chain of 20,000 processes', { timeout: 60_000 }, async () => {
+    const chain = copyImages(imagesDir('named_threads'));
+    const file = join(chain, 'pstree.img');
+    const root = loadTruth('named_threads').processes[0]!.pid;
+    const out = new RawWriter().bytes(readFileSync(file));
+    for (let i = 0; i < 20_000; i++) {
+      const pid = 1_000_000 + i;
+      out.entry((w) => w.field(1, pid).field(2, i === 0 ? root : pid - 1).field(3, pid).field(4, pid).field(5, pid));
+    }
+    writeFileSync(file, out.result());
+    const run = await runBounded(['ps', chain]);
+    console.log(`ps of a chain of 20,000: peak ${run.peakMiB.toFixed(0)} MiB, ${run.seconds.toFixed(1)} s`);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^1019999 +1019998 +unknown +1 +(   ){32}\[19999\] \\_ \[\]$/m);
+    expect(run.seconds).toBeLessThan(20);
     expect(run.peakMiB).toBeLessThan(1024);
   });
 });
