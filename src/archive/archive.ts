@@ -15,9 +15,10 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { budget, BudgetError, overBudget } from '../budget.js';
 import { CheckpointError, ImageError } from '../errors.js';
 import { inflateSync } from './inflate.js';
-import { extractedName, type Compression, type ExtractRule, type ZstdDecoderChoice } from './inflate-protocol.js';
+import { extractedName, type Compression, type ExtractRule, type InflateResult, type InflateTask, type ZstdDecoderChoice } from './inflate-protocol.js';
 import { makeTempDir, removeTempDir } from './temp.js';
 import { ArchiveError, indexTar, looksLikeTar, type TarMember } from './tar.js';
 
@@ -93,6 +94,24 @@ function envChoice<T extends string>(name: string, allowed: readonly T[]): T | u
 
 const cache = new Map<string, ContainerArchive>();
 
+/**
+ * Runs a decompression task within the archive's budget: all passes together write at most
+ * max(EXTRACT_BYTES, EXTRACT_RATIO x the archive's size) bytes and EXTRACT_MEMBERS members. `written` and
+ * `members` are what earlier passes wrote. Going over is a BudgetError (the caller removes the directory).
+ */
+function runBudgeted(path: string, archiveSize: number, written: number, members: number, task: Omit<InflateTask, 'maxBytes' | 'maxMembers'>): InflateResult {
+  const maxBytes = Math.max(budget('EXTRACT_BYTES'), budget('EXTRACT_RATIO') * archiveSize);
+  const maxMembers = budget('EXTRACT_MEMBERS');
+  const result = inflateSync({ ...task, maxBytes: maxBytes - written, maxMembers: maxMembers - members });
+  if (result.overBudget === 'EXTRACT_BYTES') {
+    throw new BudgetError(overBudget('EXTRACT_BYTES', `more than ${maxBytes}`, `${path}: bytes decompressed to the temporary directory`, maxBytes));
+  }
+  if (result.overBudget === 'EXTRACT_MEMBERS') {
+    throw new BudgetError(overBudget('EXTRACT_MEMBERS', `more than ${maxMembers}`, `${path}: members decompressed to the temporary directory`));
+  }
+  return result;
+}
+
 export class ContainerArchive {
   private refs = 1;
   private readonly byName = new Map<string, number>();
@@ -100,6 +119,8 @@ export class ContainerArchive {
   private tempDir: string | undefined;
   private readonly extracted = new Set<number>();
   private readonly extractedFds = new Map<number, number>();
+  /** Bytes written to the temporary directory so far. */
+  private bytesWritten = 0;
   private closed = false;
   /** Members of rootfs-diff.tar (or why they cannot be had), once known. */
   private nestedIndex: TarMember[] | ArchiveError | undefined;
@@ -202,9 +223,10 @@ export class ContainerArchive {
         excludePrefixes: options.pages === 'lazy' ? ['checkpoint/pages-', 'checkpoint/amdgpu-pages-'] : [],
       };
       const started = performance.now();
-      const result = inflateSync({ archive: real, compression: format, zstd: options.zstd, tempDir, index: true, rule, ordinals: [], nested: ArchiveFiles.rootfsDiff });
+      const result = runBudgeted(path, size, 0, 0, { archive: real, compression: format, zstd: options.zstd, tempDir, index: true, rule, ordinals: [], nested: ArchiveFiles.rootfsDiff });
       if (result.error !== undefined || !result.members) throw new ArchiveError(`${path}: ${result.error ?? 'no index'}`);
       const archive = new ContainerArchive(path, real, fd, format, size, result.members, options, key);
+      archive.bytesWritten = result.bytesWritten;
       archive.tempDir = tempDir;
       archive.nestedIndex = result.nestedError !== undefined ? new ArchiveError(`${path}: ${ArchiveFiles.rootfsDiff}: ${result.nestedError}`) : result.nestedMembers;
       for (const ordinal of result.extracted) archive.extracted.add(ordinal);
@@ -314,7 +336,7 @@ export class ContainerArchive {
 
   private extract(ordinals: number[]): void {
     const started = performance.now();
-    const result = inflateSync({
+    const result = runBudgeted(this.path, this.fileSize, this.bytesWritten, this.extracted.size, {
       archive: this.realPath,
       compression: this.format as Compression,
       zstd: this.options.zstd,
@@ -323,6 +345,7 @@ export class ContainerArchive {
       rule: { names: [], prefixes: [], excludePrefixes: [] },
       ordinals,
     });
+    this.bytesWritten += result.bytesWritten;
     if (result.error !== undefined) throw new ArchiveError(`${this.path}: ${result.error}`);
     for (const ordinal of result.extracted) this.extracted.add(ordinal);
     this.passes.push({ ms: performance.now() - started, bytes: result.bytesRead, decoder: result.decoder, extracted: result.extracted.length });

@@ -33,6 +33,10 @@ export interface InflateTask {
   ordinals: number[];
   /** A member that is itself a tar (rootfs-diff.tar): its members are indexed too, when indexing. */
   nested?: string | undefined;
+  /** Most bytes this task may write to `tempDir`, counting what earlier tasks of the archive wrote. */
+  maxBytes: number;
+  /** Most members this task may write, counting what earlier tasks of the archive wrote. */
+  maxMembers: number;
 }
 
 export interface InflateResult {
@@ -48,8 +52,12 @@ export interface InflateResult {
   bytesRead: number;
   /** The decoder that ran. */
   decoder: string;
+  /** Bytes written to `tempDir`. */
+  bytesWritten: number;
   /** One line when the task failed. */
   error?: string | undefined;
+  /** The cap of the budget that `error` exceeded, if that is why the task failed. */
+  overBudget?: 'EXTRACT_BYTES' | 'EXTRACT_MEMBERS' | undefined;
 }
 
 /** Name of the file holding member `ordinal` in the temporary directory. */
@@ -57,8 +65,16 @@ export function extractedName(ordinal: number): string {
   return `m${ordinal}`;
 }
 
-/** Whether `rule` selects member `name`. */
+/**
+ * Whether `name`, the last component of a member's path, can be a file that criu-gdb reads from an images
+ * directory: a CRIU image (`*.img`) or the dump statistics. Nothing else is ever extracted from there.
+ */
+export function isImageName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*\.img$/.test(name) || name === 'stats-dump' || name === 'stats-restore';
+}
+
+/** Whether `rule` selects member `name`: a listed name, or an image name directly in a listed prefix. */
 export function ruleSelects(rule: ExtractRule, name: string): boolean {
   if (rule.excludePrefixes.some((prefix) => name.startsWith(prefix))) return false;
-  return rule.names.includes(name) || rule.prefixes.some((prefix) => name.startsWith(prefix));
+  return rule.names.includes(name) || rule.prefixes.some((prefix) => name.startsWith(prefix) && !name.slice(prefix.length).includes('/') && isImageName(name.slice(prefix.length)));
 }

@@ -29,6 +29,13 @@ const EMPTY_SKIPPABLE_FRAME = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]);
 /** Stops the stream once nothing more is wanted. */
 class Enough extends Error {}
 
+/** Stops the stream when the task would write more than it may. */
+class OverBudget extends Error {
+  constructor(readonly cap: 'EXTRACT_BYTES' | 'EXTRACT_MEMBERS') {
+    super(cap);
+  }
+}
+
 function findProgram(name: string): string | undefined {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
     if (dir === '') continue;
@@ -49,6 +56,8 @@ class Extractor {
   nestedError: string | undefined;
   private nested: TarStreamParser | undefined;
   readonly extracted: number[] = [];
+  /** Bytes written to the temporary directory. */
+  written = 0;
   private ordinal = -1;
   private fd: number | undefined;
   private readonly wanted: Set<number>;
@@ -63,6 +72,8 @@ class Extractor {
       data: (chunk) => {
         if (this.nested) this.feedNested(chunk);
         if (this.fd === undefined) return;
+        this.written += chunk.length;
+        if (this.written > this.task.maxBytes) throw new OverBudget('EXTRACT_BYTES');
         let done = 0;
         while (done < chunk.length) done += writeSync(this.fd, chunk, done, chunk.length - done);
       },
@@ -107,6 +118,7 @@ class Extractor {
       if (this.wanted.delete(this.ordinal)) this.remaining--;
       return indexNested;
     }
+    if (this.extracted.length + 1 > this.task.maxMembers) throw new OverBudget('EXTRACT_MEMBERS');
     const path = join(this.task.tempDir, extractedName(this.ordinal));
     this.fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     return true;
@@ -216,6 +228,7 @@ async function zstdWasm(task: InflateTask, extractor: Extractor): Promise<number
       extractor.push(Buffer.from(out.buffer, out.byteOffset, out.length));
     }
   } catch (error) {
+    if (error instanceof OverBudget) throw error;
     if (!(error instanceof Enough)) {
       const message = error instanceof Error ? error.message : String(error);
       throw new Error(`zstd data is damaged or truncated (${message})`);
@@ -252,12 +265,13 @@ async function run(task: InflateTask): Promise<InflateResult> {
       nestedError: extractor.nestedError,
       extracted: extractor.extracted,
       bytesRead,
+      bytesWritten: extractor.written,
       decoder,
     };
   } catch (error) {
     extractor.abort();
     const message = error instanceof Error ? error.message : String(error);
-    return { extracted: extractor.extracted, bytesRead, decoder, error: message.split('\n')[0] ?? message };
+    return { extracted: extractor.extracted, bytesRead, bytesWritten: extractor.written, decoder, error: message.split('\n')[0] ?? message, overBudget: error instanceof OverBudget ? error.cap : undefined };
   }
 }
 
@@ -271,7 +285,7 @@ function answer(result: InflateResult): void {
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
 }
-process.on('exit', () => answer({ extracted: [], bytesRead: 0, decoder: '', error: 'the decompression worker exited unexpectedly' }));
+process.on('exit', () => answer({ extracted: [], bytesRead: 0, bytesWritten: 0, decoder: '', error: 'the decompression worker exited unexpectedly' }));
 run(input.task)
-  .then(answer, (error: unknown) => answer({ extracted: [], bytesRead: 0, decoder: '', error: error instanceof Error ? error.message : String(error) }))
+  .then(answer, (error: unknown) => answer({ extracted: [], bytesRead: 0, bytesWritten: 0, decoder: '', error: error instanceof Error ? error.message : String(error) }))
   .finally(() => parentPort?.close());

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { CriuGdbError } from '../errors.js';
+import { withDefaultSignals } from '../reaper.js';
 import type { InflateResult, InflateTask } from './inflate-protocol.js';
 
 const WORKER_FILE = 'inflate-worker.js';
@@ -31,8 +32,9 @@ function workerScript(): string {
 }
 
 /**
- * Runs `task` in a worker thread and returns its result, blocking until it is done. Signals that arrive
- * meanwhile are handled when it returns (JavaScript signal handlers cannot run while the thread waits).
+ * Runs `task` in a worker thread and returns its result, blocking until it is done. JavaScript signal
+ * handlers cannot run while the thread waits, so SIGINT, SIGTERM and SIGHUP take their default action
+ * meanwhile: the process stops at once, and the reaper removes the task's directory.
  */
 export function inflateSync(task: InflateTask): InflateResult {
   const flag = new Int32Array(new SharedArrayBuffer(4));
@@ -46,7 +48,8 @@ export function inflateSync(task: InflateTask): InflateResult {
     stderr: false,
   });
   try {
-    Atomics.wait(flag, 0, 0);
+    // SIGINT, SIGTERM and SIGHUP stop the process at once meanwhile; the reaper removes the directory.
+    withDefaultSignals(() => Atomics.wait(flag, 0, 0));
     const message = receiveMessageOnPort(port1);
     if (!message) throw new CriuGdbError(`${task.archive}: the decompression worker gave no answer`);
     return message.message as InflateResult;

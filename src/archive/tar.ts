@@ -10,14 +10,13 @@
  * component is refused: the whole archive is rejected, because such a member can only be hostile.
  */
 import { readSync } from 'node:fs';
+import { checkBudget } from '../budget.js';
 import { CheckpointError } from '../errors.js';
 
 export const BLOCK = 512;
 
 /** Most bytes of a pax extended header or GNU long name accepted. */
 const MAX_META_BYTES = 1024 * 1024;
-/** Most members indexed in one archive. */
-export const MAX_MEMBERS = 1_000_000;
 
 /** Kind of a tar member. */
 export type MemberType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
@@ -269,7 +268,7 @@ export function indexTar(fd: number, base: number, size: number, label: string):
       throw new ArchiveError(`${where}: member ${JSON.stringify(member.name)} of ${dataBytes} bytes runs past the end of the archive`);
     }
     members.push(member);
-    if (members.length > MAX_MEMBERS) throw new ArchiveError(`${label}: more than ${MAX_MEMBERS} members`);
+    checkBudget('ARCHIVE_MEMBERS', members.length, `${label}: members`);
     at = dataOffset + padded(dataBytes);
   }
   return members;
@@ -389,7 +388,7 @@ export class TarStreamParser {
     }
     const member = makeMember(header, this.pending, this.offset, where);
     this.pending = {};
-    if (++this.memberCount > MAX_MEMBERS) throw new ArchiveError(`${this.label}: more than ${MAX_MEMBERS} members`);
+    checkBudget('ARCHIVE_MEMBERS', ++this.memberCount, `${this.label}: members`);
     const dataBytes = member.type === 'file' || member.type === 'other' ? member.size : 0;
     this.wanted = this.handler.member(member);
     this.padding = padded(dataBytes) - dataBytes;

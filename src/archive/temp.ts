@@ -1,10 +1,13 @@
 /**
  * Private temporary directories for members extracted from compressed archives: mode 0700, removed when
  * their archive is closed, and in any case when the process exits or is stopped by SIGINT, SIGTERM or SIGHUP.
+ * If the process dies without running its handlers (SIGKILL, or a signal during blocking work), the reaper
+ * (src/reaper.ts) removes them.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { forgetOnDeath, removeOnDeath } from '../reaper.js';
 
 const live = new Set<string>();
 let hooked = false;
@@ -44,6 +47,7 @@ export function makeTempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-archive-'));
   chmodSync(dir, 0o700);
   live.add(dir);
+  removeOnDeath(dir);
   return dir;
 }
 
@@ -51,6 +55,7 @@ export function makeTempDir(): string {
 export function removeTempDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   live.delete(dir);
+  forgetOnDeath(dir);
 }
 
 /** The temporary directories that exist now (for tests). */

@@ -2,7 +2,9 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CriuGdbError, UsageError } from '../errors.js';
+import { withDefaultSignals } from '../reaper.js';
 import { parseArgs } from '../views/args.js';
+import { escapeControls } from '../views/format.js';
 import { commands, findCommand } from './commands/index.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
 
@@ -48,7 +50,7 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
     const warnings: string[] = [];
     const text = command.run(args, (warning) => warnings.push(warning));
     if (text !== '') out(text);
-    for (const warning of warnings) err(`criu-gdb: warning: ${warning}`);
+    for (const warning of warnings) err(`criu-gdb: warning: ${escapeControls(warning)}`);
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof UsageError) {
@@ -57,7 +59,7 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
       return ExitCode.usage;
     }
     if (error instanceof CriuGdbError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       return ExitCode.badInput;
     }
     // Anything else is a defect, but the user still gets one line, not a stack.
@@ -82,5 +84,7 @@ if (isMain()) {
   const err = (text: string): void => void process.stderr.write(`${text}\n`);
   process.exitCode = isLaunch(argv, commands.map((c) => c.name))
     ? await launchGdb(argv, err)
-    : run(argv, (text) => process.stdout.write(`${text}\n`), err);
+    : // A command is synchronous work: Ctrl-C, SIGTERM and SIGHUP stop it at once, and the reaper removes
+      // what an archive extracted.
+      withDefaultSignals(() => run(argv, (text) => process.stdout.write(`${text}\n`), err));
 }

@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, readdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, readdirSync, lstatSync } from 'node:fs';
 import { dirname, join, relative, isAbsolute, basename, posix } from 'node:path';
 import type { ContainerArchive } from '../archive/archive.js';
+import { isImageName } from '../archive/inflate-protocol.js';
 import { CheckpointError, ImageError } from '../errors.js';
 
 /** Longest `parent` chain followed for incremental dumps; deeper chains are treated as damaged. */
@@ -167,12 +168,13 @@ export class ImageDirectory {
     }
     if (found.member.type === 'symlink') throw new ImageError('unreadable', label, 0, 'is a symbolic link, which is not followed');
     if (found.member.type !== 'file') throw new ImageError('unreadable', label, 0, 'is not a regular file');
-    // A compressed archive extracts what is missing of this directory in one pass (pages-N.img when lazy).
+    // A compressed archive extracts the images missing from this directory in one pass (pages-N.img when
+    // lazy); members that are no image are never written out unless asked for by name.
     const siblings = (): number[] => {
       const ordinals: number[] = [];
       for (const sibling of archive.children(dir)) {
         const member = archive.member(dir === '' ? sibling : `${dir}/${sibling}`);
-        if (member && member.member.type === 'file' && !archive.isLocal(member.ordinal)) ordinals.push(member.ordinal);
+        if (member && member.member.type === 'file' && isImageName(sibling) && !archive.isLocal(member.ordinal)) ordinals.push(member.ordinal);
       }
       return ordinals;
     };
@@ -180,6 +182,25 @@ export class ImageDirectory {
     const file = new ImageFile(label, data.fd, data.size, data.base, false);
     this.open.set(name, file);
     return file;
+  }
+
+  /**
+   * The size of regular file `name`, without opening it or extracting it from an archive; undefined when
+   * it is absent or not a regular file.
+   */
+  sizeOf(name: string): number | undefined {
+    if (name.includes('/')) return undefined;
+    if (this.inArchive) {
+      const { archive, dir } = this.inArchive;
+      const found = archive.member(dir === '' ? name : `${dir}/${name}`);
+      return found && found.member.type === 'file' ? found.member.size : undefined;
+    }
+    try {
+      const stat = lstatSync(join(this.path, name));
+      return stat.isFile() ? stat.size : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Opens an image that must exist. */

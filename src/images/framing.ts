@@ -8,6 +8,9 @@ import { messageType } from './schema.js';
 /** Largest single protobuf entry accepted, whatever the file size (CRIU's largest real entries are far below). */
 export const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
 
+/** Checks an entry's raw payload (at `offset` of the image) before it is decoded; throws to refuse it. */
+export type EntryGuard = (payload: Buffer, offset: number) => void;
+
 /** One decoded entry and where it starts in its image. */
 export interface Entry {
   message: Decoded;
@@ -39,8 +42,11 @@ export class EntryReader {
     return this.position >= this.file.size;
   }
 
-  /** Decodes the next entry as `typeName`, or returns undefined at the end of the file. */
-  next(typeName: string): Entry | undefined {
+  /**
+   * Decodes the next entry as `typeName`, or returns undefined at the end of the file. `guard` sees the raw
+   * payload first, to refuse claimed counts before the decoder allocates them.
+   */
+  next(typeName: string, guard?: EntryGuard): Entry | undefined {
     if (this.atEnd) return undefined;
     const offset = this.position;
     const left = this.file.size - offset;
@@ -54,12 +60,13 @@ export class EntryReader {
     }
     const payload = this.file.readExact(offset + 4, length);
     this.position = offset + 4 + length;
+    guard?.(payload, offset);
     return { message: decodeMessage(messageType(typeName), payload, this.file.label, offset), offset };
   }
 
   /** Decodes the next entry, which must exist. */
-  required(typeName: string): Entry {
-    const entry = this.next(typeName);
+  required(typeName: string, guard?: EntryGuard): Entry {
+    const entry = this.next(typeName, guard);
     if (!entry) throw new ImageError('truncated', this.file.label, this.position, `has no ${typeName} entry`);
     return entry;
   }
@@ -126,6 +133,6 @@ export function readImage(dir: ImageDirectory, name: string, magic: number, type
 }
 
 /** Reads the single entry of a one-entry image (core, mm, fs, ids, inventory). */
-export function readSingleEntry(dir: ImageDirectory, name: string, magic: number, typeName: string): Entry {
-  return new EntryReader(dir.openRequired(name), magic).required(typeName);
+export function readSingleEntry(dir: ImageDirectory, name: string, magic: number, typeName: string, guard?: EntryGuard): Entry {
+  return new EntryReader(dir.openRequired(name), magic).required(typeName, guard);
 }

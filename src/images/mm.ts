@@ -3,11 +3,17 @@
  * each, the saved auxiliary vector and the code/data/brk/stack/argument/environment bounds. The oldest
  * dumps keep the mappings in a separate vmas-PID.img instead.
  */
+import { checkBudget } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { ImageDirectory } from './directory.js';
 import { type Decoded, i64, num, optBool, optNum, optU64, subs, u64, u64s } from './fields.js';
-import { readOptionalImage, readSingleEntry } from './framing.js';
+import { EntryReader, readSingleEntry, type Entry } from './framing.js';
 import { Magic } from './magic.js';
+import { WireReader } from './wire.js';
+
+/** Field numbers of MmEntry that repeat (proto/mm.proto). */
+const MM_SAVED_AUXV = 13;
+const MM_VMAS = 14;
 
 /**
  * Bits of VmaEntry.status (CRIU's VMA_AREA_*, VMA_FILE_*, VMA_ANON_* and internal flags).
@@ -242,13 +248,22 @@ function checkOrder(vmas: Array<{ vma: Vma; offset: number }>, image: string): v
 export function readMm(dir: ImageDirectory, pid: number): MmImage {
   const name = `mm-${pid}.img`;
   const label = dir.labelPrefix + name;
-  const { message, offset } = readSingleEntry(dir, name, Magic.mm, 'MmEntry');
+  // The counts are checked on the wire, before the decoder allocates an object per element.
+  const { message, offset } = readSingleEntry(dir, name, Magic.mm, 'MmEntry', (payload, at) => {
+    checkBudget('AUXV_WORDS', new WireReader(payload, label, at + 4).countRepeated(MM_SAVED_AUXV, true), `${label}: saved auxiliary vector words`);
+    checkBudget('MAPPINGS', new WireReader(payload, label, at + 4).countRepeated(MM_VMAS, false), `${label}: mappings`);
+  });
   let placed = subs(message, 'vmas').map((m) => ({ vma: decodeVma(m, label, offset), offset }));
   let vmaLabel = label;
   const vmasName = `vmas-${pid}.img`;
-  if (placed.length === 0 && dir.has(vmasName)) {
-    vmaLabel = dir.labelPrefix + vmasName;
-    placed = readOptionalImage(dir, vmasName, Magic.vmas, 'VmaEntry').map((e) => ({ vma: decodeVma(e.message, vmaLabel, e.offset), offset: e.offset }));
+  const vmasFile = placed.length === 0 ? dir.tryOpen(vmasName) : undefined;
+  if (vmasFile) {
+    vmaLabel = vmasFile.label;
+    const reader = new EntryReader(vmasFile, Magic.vmas);
+    for (let entry: Entry | undefined = reader.next('VmaEntry'); entry; entry = reader.next('VmaEntry')) {
+      checkBudget('MAPPINGS', placed.length + 1, `${vmaLabel}: mappings`);
+      placed.push({ vma: decodeVma(entry.message, vmaLabel, entry.offset), offset: entry.offset });
+    }
   }
   checkOrder(placed, vmaLabel);
   const auxv = u64s(message, 'mm_saved_auxv');

@@ -1,3 +1,4 @@
+import { budget, BudgetError, overBudget } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
 import { num } from './fields.js';
@@ -18,6 +19,27 @@ export const PE_PRESENT = 4;
 
 /** Largest pagemap image accepted (a pagemap of millions of runs is still far below). */
 export const MAX_PAGEMAP_BYTES = 256 * 1024 * 1024;
+
+const PAGES_IMAGE = /^pages-\d+\.img$/;
+const chainPages = new WeakMap<ImageDirectory, number>();
+
+/** Pages held by the pages-N.img files of `dir` and of its parent chain: what pagemap runs can point at. */
+function pagesInChain(dir: ImageDirectory): number {
+  let cached = chainPages.get(dir);
+  if (cached === undefined) {
+    let bytes = 0;
+    for (const name of dir.listing()) if (PAGES_IMAGE.test(name)) bytes += dir.sizeOf(name) ?? 0;
+    let parent: ImageDirectory | null = null;
+    try {
+      parent = dir.parent();
+    } catch {
+      // A bad parent link is reported when a run needs the parent, not here.
+    }
+    cached = Math.floor(bytes / PAGE_BYTES) + (parent ? pagesInChain(parent) : 0);
+    chainPages.set(dir, cached);
+  }
+  return cached;
+}
 
 /** One pagemap entry's fields. */
 interface PagemapEntryFields {
@@ -93,6 +115,8 @@ export class PagemapIndex {
     const head = reader.required('PagemapHead');
     const pagesId = num(head.message, 'pages_id');
     const runs: PageRun[] = [];
+    // Every run with data has at least one page in a pages file of the chain; the budget covers the rest.
+    const maxRuns = pagesInChain(dir) + budget('PAGE_RUNS');
     let dataOffset = 0;
     // One read for the whole (small) pagemap, then a direct walk of the framed entries.
     const first = reader.offset;
@@ -104,6 +128,7 @@ export class PagemapIndex {
       if (length > bytes.length - at - 4) {
         throw new ImageError('truncated', file.label, offset, `entry of ${length} bytes runs past the end of the file (${bytes.length - at - 4} bytes left)`);
       }
+      if (runs.length >= maxRuns) throw new BudgetError(overBudget('PAGE_RUNS', `more than ${maxRuns}`, `${file.label}: runs (beyond one per page of the pages files)`));
       const entry = decodePagemapEntry(bytes.subarray(at + 4, at + 4 + length), file.label, offset);
       at += 4 + length;
       const { start, pages, flags } = entry;

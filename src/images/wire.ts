@@ -69,6 +69,44 @@ export class WireReader {
     }
   }
 
+  /**
+   * Counts the elements of repeated field `number` in the rest of the data without decoding them: each
+   * occurrence is one element, except a packed run of varints (`packed`), whose elements are its bytes
+   * without the continuation bit. Lets a caller refuse a claimed count before protobufjs allocates it.
+   * Damaged data ends the count where it starts: the decoder then reports the damage itself.
+   */
+  countRepeated(number: number, packed: boolean): number {
+    let count = 0;
+    try {
+      this.countInto(number, packed, (n) => (count += n));
+    } catch (error) {
+      if (!(error instanceof ImageError)) throw error;
+    }
+    return count;
+  }
+
+  private countInto(number: number, packed: boolean, add: (n: number) => void): void {
+    while (!this.atEnd) {
+      const key = this.varint();
+      const field = Number(key >> 3n);
+      const type = Number(key & 7n);
+      if (type === LENGTH_DELIMITED) {
+        const length = this.varint();
+        if (length > BigInt(this.data.length - this.position)) this.fail(`field ${field} of ${length} bytes runs past the end of the entry`);
+        const end = this.position + Number(length);
+        if (field === number && !packed) add(1);
+        else if (field === number) for (let at = this.position; at < end; at++) if ((this.data[at]! & 0x80) === 0) add(1);
+        this.position = end;
+        continue;
+      }
+      if (field === number) add(1);
+      if (type === VARINT) this.varint();
+      else if (type === FIXED64) this.skip(8);
+      else if (type === FIXED32) this.skip(4);
+      else this.fail(`field ${field} has unsupported wire type ${type}`);
+    }
+  }
+
   private skip(bytes: number): void {
     if (this.position + bytes > this.data.length) this.fail('field runs past the end of the entry');
     this.position += bytes;

@@ -1,5 +1,6 @@
 import { openCheckpointSource, type ArchiveOptions, type CheckpointSource } from '../source/container.js';
 import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
+import { isTolerable } from '../budget.js';
 import type { ImageDirectory } from '../images/directory.js';
 import { readInventory, type Inventory } from '../images/inventory.js';
 import { readPstree } from '../images/pstree.js';
@@ -30,6 +31,7 @@ export interface OpenOptions {
 export class Checkpoint implements CheckpointContext {
   /** Non-fatal problems found so far (missing optional images and the like), one line each. */
   readonly warnings: string[] = [];
+  private readonly warned = new Set<string>();
   readonly processes: readonly ProcessModel[];
   private fileTable: Map<number, FileDescription> | undefined;
   private readonly contents = new Map<number, ContentSource | null>();
@@ -66,7 +68,7 @@ export class Checkpoint implements CheckpointContext {
       try {
         overlay = source.diffLayer();
       } catch (error) {
-        if (!(error instanceof CriuGdbError)) throw error;
+        if (!isTolerable(error)) throw error;
         warnings.push(`the container's rootfs changes are not used: ${error.message}`);
       }
       const rootFs = new RootFs(options.root ?? '/', overlay);
@@ -78,7 +80,7 @@ export class Checkpoint implements CheckpointContext {
       else if (!dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
       else warnings.push('inventory.img is missing');
       const checkpoint = new Checkpoint(path, source, rootFs, inventory);
-      checkpoint.warnings.push(...warnings);
+      for (const warning of warnings) checkpoint.warn(warning);
       return checkpoint;
     } catch (error) {
       source.close();
@@ -157,7 +159,10 @@ export class Checkpoint implements CheckpointContext {
 
   /** Records a non-fatal problem once. */
   warn(problem: string): void {
-    if (!this.warnings.includes(problem)) this.warnings.push(problem);
+    // A set, not warnings.includes: a tree of thousands of processes with missing images warns thousands of times.
+    if (this.warned.has(problem)) return;
+    this.warned.add(problem);
+    this.warnings.push(problem);
   }
 
   /** Runs `read`, turning a CriuGdbError into a warning and `undefined`. */
@@ -165,7 +170,7 @@ export class Checkpoint implements CheckpointContext {
     try {
       return read();
     } catch (error) {
-      if (!(error instanceof CriuGdbError)) throw error;
+      if (!isTolerable(error)) throw error;
       this.warn(error.message);
       return undefined;
     }

@@ -1,4 +1,5 @@
 import { CriuGdbError } from '../errors.js';
+import { isTolerable } from '../budget.js';
 import type { ImageDirectory } from '../images/directory.js';
 import { readGhostContent, readGhostFile, type GhostFile } from '../images/ghost.js';
 import type { ContentSource } from './backing-file.js';
@@ -22,7 +23,7 @@ export class GhostSource implements ContentSource {
       try {
         this.ghost = readGhostFile(this.dir, this.ghostId);
       } catch (error) {
-        if (!(error instanceof CriuGdbError)) throw error;
+        if (!isTolerable(error)) throw error;
         this.failure = error.message;
       }
     }

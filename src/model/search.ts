@@ -69,7 +69,7 @@ export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, op
   const hasNonZero = pattern.some((byte) => byte !== 0);
   for (const mapping of process.mappings()) {
     if (mapping.unavailableReason) continue;
-    const spans = hasNonZero ? spansToScan(process, mapping.start, mapping.end, pattern.length) : [{ start: mapping.start, end: mapping.end }];
+    const spans = spansToScan(process, mapping.start, mapping.end, pattern.length, !hasNonZero);
     for (const span of spans) {
       scanSpan(span, pattern, (address) => {
         const before = address - mapping.start < BigInt(contextBytes) ? address - mapping.start : BigInt(contextBytes);
@@ -87,15 +87,16 @@ export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, op
 }
 
 /**
- * The parts of [start, end) that can hold a non-zero, available byte, widened by the pattern length, so that
- * a huge sparse mapping costs what its data costs: the memory walker's spans less its zero and unavailable
- * ones.
+ * The parts of [start, end) that can hold a match, so that a huge sparse mapping costs what its data costs:
+ * the memory walker's spans less its unavailable ones (never searched), and less its zero ones unless the
+ * pattern matches zeros (`withZeros`); without zeros, widened by the pattern length. Bytes that a pagemap
+ * claims but the pages files do not hold are unavailable, so a claim of terabytes costs nothing.
  */
-function spansToScan(process: ProcessModel, start: bigint, end: bigint, patternLength: number): Span[] {
-  const margin = BigInt(patternLength - 1);
+function spansToScan(process: ProcessModel, start: bigint, end: bigint, patternLength: number, withZeros: boolean): Span[] {
+  const margin = withZeros ? 0n : BigInt(patternLength - 1);
   const spans: Span[] = [];
   for (const span of process.memory().spans(start, end)) {
-    if (span.source.type === 'zero' || span.source.type === 'unavailable') continue;
+    if (span.source.type === 'unavailable' || (span.source.type === 'zero' && !withZeros)) continue;
     const from = span.start - margin > start ? span.start - margin : start;
     const to = span.end + margin < end ? span.end + margin : end;
     const last = spans[spans.length - 1];
@@ -186,12 +187,17 @@ function searchRegex(process: ProcessModel, regex: RegExp, options: SearchOption
   const matches: SearchMatch[] = [];
   if (limit === 0) return matches;
   const memory = process.memory();
-  // When the expression cannot match zeros alone, only pages near data can hold a match.
+  // When the expression cannot match zeros alone (an empty match is no match), only pages near data can.
   global.lastIndex = 0;
-  const matchesZeros = global.test('\0'.repeat(Math.min(2 * maxMatch, 16384)));
+  const zeros = '\0'.repeat(Math.min(2 * maxMatch, 16384));
+  let matchesZeros = false;
+  for (let found = global.exec(zeros); found && !matchesZeros; found = global.exec(zeros)) {
+    if (found[0].length > 0) matchesZeros = true;
+    else global.lastIndex = found.index + 1;
+  }
   for (const mapping of process.mappings()) {
     if (mapping.unavailableReason) continue;
-    const spans = matchesZeros ? [{ start: mapping.start, end: mapping.end }] : spansToScan(process, mapping.start, mapping.end, maxMatch);
+    const spans = spansToScan(process, mapping.start, mapping.end, maxMatch, matchesZeros);
     for (const span of spans) {
       let carry = Buffer.alloc(0);
       let carryEnd = -1n;

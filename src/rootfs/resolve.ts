@@ -1,5 +1,5 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, writeSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { TarMember } from '../archive/tar.js';
 import { makeTempDir, removeTempDir } from '../archive/temp.js';
 import { CriuGdbError } from '../errors.js';
@@ -90,7 +90,13 @@ export class RootFs {
     } catch {
       throw new RootPathError(path, `does not exist under ${this.where()}`);
     }
-    if (stat.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(host) };
+    if (stat.isSymbolicLink()) {
+      try {
+        return { kind: 'symlink', target: readlinkSync(host) };
+      } catch {
+        throw new RootPathError(path, `changed while it was resolved under ${this.where()}`);
+      }
+    }
     const entry: RootEntry = { layer: 'base', hostPath: host };
     if (stat.isDirectory()) return { kind: 'dir', entry };
     return { kind: stat.isFile() ? 'file' : 'other', entry };
@@ -158,12 +164,49 @@ export class RootFs {
     return { fd, base: 0, size, layer: 'base', close: () => closeSync(fd) };
   }
 
+  /**
+   * Opens `hostPath`, a path under the root without symbolic links (as {@link resolveEntry} makes it),
+   * component by component from directory descriptors, following no symbolic link at all: each step opens
+   * `/proc/self/fd/DIR/NAME` with O_NOFOLLOW, where DIR is the already opened directory, so a component
+   * swapped for a symlink after it was resolved is refused instead of followed out of the root.
+   */
   private openHost(path: string, hostPath: string): { fd: number; size: number } {
+    const rel = relative(this.root, hostPath);
+    if (rel.startsWith('..') || rel.startsWith('/')) throw new RootPathError(path, `resolves outside ${this.root}`);
+    const parts = rel === '' ? [] : rel.split('/');
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+    const open = (where: string, extra: number): number => {
+      try {
+        return openSync(where, flags | extra);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'error';
+        if (code === 'ELOOP' || code === 'ENOTDIR') throw new RootPathError(path, 'changed while it was opened (a directory of it became a symbolic link)');
+        throw new RootPathError(path, `cannot be opened (${code})`);
+      }
+    };
     let fd: number;
-    try {
-      fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (error) {
-      throw new RootPathError(path, `cannot be opened (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (!existsSync('/proc/self/fd')) fd = open(hostPath, 0);
+    else {
+      let dir = open(this.root, constants.O_DIRECTORY);
+      try {
+        for (const part of parts.slice(0, -1)) {
+          const next = open(`/proc/self/fd/${dir}/${part}`, constants.O_DIRECTORY);
+          closeSync(dir);
+          dir = next;
+        }
+        const last = parts.length === 0 ? `/proc/self/fd/${dir}` : `/proc/self/fd/${dir}/${parts[parts.length - 1]!}`;
+        // FIFOs and devices are refused before they are opened (the descriptor's fstat decides after).
+        let kind;
+        try {
+          kind = lstatSync(last);
+        } catch (error) {
+          throw new RootPathError(path, `cannot be opened (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+        if (!kind.isFile() && !kind.isSymbolicLink()) throw new RootPathError(path, 'is not a regular file');
+        fd = open(last, 0);
+      } finally {
+        closeSync(dir);
+      }
     }
     const stat = fstatSync(fd);
     if (!stat.isFile()) {

@@ -18,6 +18,7 @@ import {
   type ResponseMessage,
 } from 'vscode-jsonrpc/node.js';
 import { packageVersion } from '../package.js';
+import { watchParent, withDefaultSignals } from '../reaper.js';
 import { HelperHandler } from './handler.js';
 import { RpcErrorCode, type ProgressParams } from './protocol.js';
 
@@ -32,6 +33,10 @@ for (const name of ['log', 'info', 'debug', 'warn', 'error', 'trace'] as const) 
 const SHUTDOWN_GRACE_MS = 2000;
 /** Longest wait for servers to close before removing the directory anyway. */
 const CLOSE_TIMEOUT_MS = 2000;
+
+// When gdb is gone, even while a request keeps this thread busy, the reaper stops the helper and removes
+// its directories.
+watchParent(process.ppid);
 
 const IGNORED: Message = { jsonrpc: '2.0', method: '$/ignored' } as Message;
 
@@ -104,7 +109,8 @@ connection.onRequest((method, params) => {
     const reason = typeof params === 'object' && params !== null && 'reason' in params ? String(params.reason) : 'invalid request';
     throw new ResponseError(RpcErrorCode.invalidRequest, `invalid request: ${reason}`);
   }
-  return handler.request(method, params);
+  // The synchronous part of a request runs with the default signal actions: SIGTERM stops it at once.
+  return withDefaultSignals(() => handler.request(method, params));
 });
 
 connection.onNotification((method) => {

@@ -6,6 +6,7 @@ import { accessSync, chmodSync, constants, mkdtempSync, rmSync, statSync } from 
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { CheckpointError, CriuGdbError } from '../errors.js';
+import { forgetOnDeath, removeOnDeath } from '../reaper.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { debuginfodSettings, prepareFileRoute, type FileRoute } from '../model/file-route.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
@@ -46,6 +47,7 @@ export function makeSessionDirectory(longestName: string): string {
     try {
       const dir = mkdtempSync(join(base, 'criu-gdb-'));
       chmodSync(dir, 0o700);
+      removeOnDeath(dir);
       return dir;
     } catch (error) {
       problems.push(`${base}: ${error instanceof Error ? error.message : String(error)}`);
@@ -82,7 +84,7 @@ export class Session {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const selected = params.pid === undefined ? treeOrder(checkpoint).map((o) => o.process) : [checkpoint.process(params.pid)];
-      directory = makeSessionDirectory(`${Math.max(...selected.map((p) => p.pid))}.sock`);
+      directory = makeSessionDirectory(`${selected.reduce((most, p) => Math.max(most, p.pid), 0)}.sock`);
       // Before any memory is read: a file found by build-id also serves the pages of its mappings.
       checkpoint.mappedFiles();
       const files = await prepareFileRoute(checkpoint, directory, {
@@ -117,7 +119,10 @@ export class Session {
     } catch (error) {
       cancel.abort();
       await Promise.allSettled(servers.map((s) => s.close()));
-      if (directory) rmSync(directory, { recursive: true, force: true });
+      if (directory) {
+        rmSync(directory, { recursive: true, force: true });
+        forgetOnDeath(directory);
+      }
       checkpoint.close();
       throw error;
     } finally {
@@ -159,6 +164,7 @@ export class Session {
   removeNow(): void {
     try {
       rmSync(this.directory, { recursive: true, force: true });
+      forgetOnDeath(this.directory);
     } catch {
       // Nothing more can be done while exiting.
     }

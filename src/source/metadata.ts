@@ -4,6 +4,7 @@
  * name the engine, the pod and the Kubernetes namespace) and network.status (Podman).
  */
 import { CriuGdbError } from '../errors.js';
+import { isTolerable } from '../budget.js';
 import { decodeStats, type Stats } from '../images/stats.js';
 import { ArchiveFiles } from '../archive/archive.js';
 import type { CheckpointSource } from './container.js';
@@ -82,7 +83,7 @@ function readJson(source: CheckpointSource, name: string, problems: string[]): u
   try {
     data = source.readFile(name);
   } catch (error) {
-    if (!(error instanceof CriuGdbError)) throw error;
+    if (!isTolerable(error)) throw error;
     problems.push(error.message);
     return undefined;
   }

@@ -1,8 +1,23 @@
 /** Text building blocks of the views: tables, sizes, addresses, JSON. */
-/** Formats rows as left-aligned columns separated by two spaces; the last column is not padded. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * `text` with every control character (C0, DEL, C1) but those in `keep` written as `\xNN`, so that text
+ * from images (thread names, paths, config.dump fields) cannot drive the terminal: set its title, clear
+ * it, write the clipboard (OSC 52) or start a new table row.
+ */
+export function escapeControls(text: string, keep = ''): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (char) => (keep.includes(char) ? char : `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+/**
+ * Formats rows as left-aligned columns separated by two spaces; the last column is not padded. Control
+ * characters in cells are escaped ({@link escapeControls}), newlines included: one row is one line.
+ */
+export function formatTable(header: readonly string[], cells: readonly (readonly string[])[]): string {
+  const rows = cells.map((row) => row.map((cell) => escapeControls(cell)));
   const all = [header, ...rows];
-  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  // A loop, not Math.max(...column): a spread of a hundred thousand rows overflows the stack.
+  const widths = header.map(() => 0);
+  for (const row of all) row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
   return all
     .map((row) =>
       row

@@ -1,5 +1,6 @@
 import { byteString, type ContainerMount } from '../source/metadata.js';
 import { CriuGdbError, UsageError } from '../errors.js';
+import { isTolerable } from '../budget.js';
 import type { Stats } from '../images/stats.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
@@ -261,7 +262,7 @@ export const inspectView = defineView({
       try {
         record.statistics = readDumpStats(checkpoint.source) ?? null;
       } catch (error) {
-        if (!(error instanceof CriuGdbError)) throw error;
+        if (!isTolerable(error)) throw error;
         record.statistics = null;
         record.warnings.push(error.message);
       }

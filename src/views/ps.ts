@@ -43,14 +43,29 @@ export function treeOrder(checkpoint: Checkpoint): Array<{ process: ProcessModel
     } else roots.push(process);
   }
   const ordered: Array<{ process: ProcessModel; depth: number }> = [];
-  const visit = (process: ProcessModel, depth: number): void => {
-    if (ordered.some((o) => o.process === process)) return; // a damaged tree may loop
-    ordered.push({ process, depth });
-    for (const child of (children.get(process.pid) ?? []).sort((a, b) => a.pid - b.pid)) visit(child, depth + 1);
+  const seen = new Set<ProcessModel>(); // a damaged tree may loop
+  // Depth-first with a stack of its own, not recursion: a chain of processes is as deep as the image says.
+  const visit = (start: ProcessModel): void => {
+    const stack: Array<{ process: ProcessModel; depth: number }> = [{ process: start, depth: 0 }];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      if (seen.has(next.process)) continue;
+      seen.add(next.process);
+      ordered.push(next);
+      const kids = (children.get(next.process.pid) ?? []).sort((a, b) => b.pid - a.pid);
+      for (const child of kids) stack.push({ process: child, depth: next.depth + 1 });
+    }
   };
-  for (const root of roots) visit(root, 0);
-  for (const process of checkpoint.processes) visit(process, 0);
+  for (const root of roots) visit(root);
+  for (const process of checkpoint.processes) visit(process);
   return ordered;
+}
+
+/** Deepest level drawn as indentation; deeper levels show their depth instead, so a chain of thousands of
+ * processes costs output in proportion to its length, not to its length squared. */
+const MAX_INDENT = 32;
+
+function indent(level: number): string {
+  return level <= MAX_INDENT ? '   '.repeat(level) : `${'   '.repeat(MAX_INDENT)}[${level}] `;
 }
 
 /** `ps`: the process tree. */
@@ -70,9 +85,9 @@ export const psView = defineView({
     const rows: string[][] = [];
     for (const { depth, info } of records) {
       const command = info.cmdline && info.cmdline.length > 0 ? info.cmdline.join(' ') : `[${info.comm}]`;
-      rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${'   '.repeat(depth - 1)}\\_ ` : ''}${command}`]);
+      rows.push([String(info.pid), String(info.ppid), info.state, String(info.threads.length), `${depth > 0 ? `${indent(depth - 1)}\\_ ` : ''}${command}`]);
       if (info.threads.length > 1) {
-        for (const thread of info.threads) rows.push(['', '', '', '', `${'   '.repeat(depth)}  thread ${thread.tid} ${thread.name}`]);
+        for (const thread of info.threads) rows.push(['', '', '', '', `${indent(depth)}  thread ${thread.tid} ${thread.name}`]);
       }
     }
     return formatTable(['PID', 'PPID', 'STATE', 'THREADS', 'COMMAND'], rows);

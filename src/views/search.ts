@@ -70,7 +70,7 @@ export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest)
   for (const process of processes) {
     const left = limit - matches.length;
     // One more than wanted tells whether the limit cut the search short.
-    matches.push(...searchMemory(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch }));
+    for (const match of searchMemory(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch })) matches.push(match);
     if (matches.length > limit) return { matches: matches.slice(0, limit), truncated: true };
   }
   return { matches, truncated: false };

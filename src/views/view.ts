@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
 import { intOption, type OptionSpec, type ParsedArgs } from './args.js';
-import { toJson } from './format.js';
+import { escapeControls, toJson } from './format.js';
 
 /** What a view is asked for: its operands and options, and who asks. */
 export interface ViewRequest {
@@ -69,7 +69,8 @@ export function defineView<Records>(spec: ViewSpec<Records>): View {
     ...info,
     render(checkpoint, request) {
       const records = collect(checkpoint, request);
-      if (!request.args.options.has('json')) return text(records);
+      // Text is for a terminal: no control character from the images reaches it (JSON keeps them exact).
+      if (!request.args.options.has('json')) return escapeControls(text(records), '\n');
       return toJson(json ? json(records) : records);
     },
   };
