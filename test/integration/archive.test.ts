@@ -21,7 +21,7 @@ import { RootFile } from '../../src/model/backing-file.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { ARCHIVES_DIR, type ArchiveExpectation } from '../setup/make-archives.js';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth, parseAddress, truthMemory, type CheckpointName } from '../helpers/checkpoints.js';
-import { frameFunctions, gdbOnCheckpoint, threadBlocks } from '../helpers/gdb-session.js';
+import { frameFunctions, gdbOnCheckpoint, maskKernelOwned, threadBlocks } from '../helpers/gdb-session.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const FORMATS = { tar: 'tar', gzip: 'tar.gz', zstd: 'tar.zst' } as const;
@@ -45,19 +45,6 @@ function archivePath(name: CheckpointName, format: keyof typeof FORMATS): string
 
 function baseRoot(name: CheckpointName): string {
   return join(ARCHIVES_DIR, name, 'base-rootfs');
-}
-
-/** The rseq area is the kernel's: it changes after the truth was taken (as model-truth.test.ts masks it). */
-function maskRseq(checkpoint: Checkpoint, pid: number, start: bigint, buffers: Buffer[]): void {
-  const process = checkpoint.process(pid);
-  for (const tid of process.tids) {
-    const rseq = process.core(tid).thread?.rseq;
-    if (!rseq) continue;
-    for (const buffer of buffers) {
-      const from = rseq.abiPointer - start;
-      if (from >= 0n && from < BigInt(buffer.length)) buffer.fill(0, Number(from), Math.min(buffer.length, Number(from) + rseq.abiSize));
-    }
-  }
 }
 
 function flatten(nodes: InspectProcess[]): InspectProcess[] {
@@ -163,7 +150,7 @@ for (const name of SUBJECTS) {
               const read = process.memory().read(start, mapping.memory.size);
               expect(read.unavailable, `${format} ${live.pid} ${mapping.start} ${mapping.name}`).toEqual([]);
               const wanted = Buffer.from(truthMemory(name, live.pid, start));
-              maskRseq(checkpoint, live.pid, start, [read.data, wanted]);
+              maskKernelOwned(checkpoint, live.pid, start, [read.data, wanted]);
               expect(read.data.equals(wanted), `${format} ${live.pid} ${mapping.start} ${mapping.name}`).toBe(true);
             }
             const text = process.mappings().find((m) => m.name === expected.programPath && m.perms === 'r-xp')!;

@@ -2,32 +2,20 @@
  * The build-id lookup against a real debuginfod server (Debian's elfutils debuginfod), started on the
  * loopback address by the test, scanning a directory that holds a test program's binary.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DebuginfodError, debuginfodSettings, fileBuildId, findByBuildId, type DebuginfodSettings } from '../../src/rootfs/debuginfod.js';
 import { WORK_DIR, checkpointAvailability, loadTruth } from '../helpers/checkpoints.js';
+import { debuginfodInstalled as installed, startDebuginfod, type DebuginfodServer } from '../helpers/debuginfod-server.js';
 
-const installed = spawnSync('debuginfod', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!installed) console.warn('skipping the debuginfod tests: the debuginfod server is not installed (npm test installs Debian\'s debuginfod)');
 const subject = checkpointAvailability('pie_callchain');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 describe.skipIf(!installed || !subject.available)('build-id lookup with a real debuginfod server', () => {
   let work: string;
-  let server: ChildProcess | undefined;
+  let server: DebuginfodServer | undefined;
   let url: string;
   let binary: Buffer;
   let buildId: string;
@@ -48,20 +36,12 @@ describe.skipIf(!installed || !subject.available)('build-id lookup with a real d
     binary = readFileSync(source);
     buildId = fileBuildId(source)!;
     expect(buildId).toMatch(/^[0-9a-f]{40}$/);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    server = spawn('debuginfod', ['-F', served, '-p', String(port), '-d', join(work, 'index.sqlite'), '-t', '3600'], { stdio: 'ignore' });
-    // Ready once the scan has indexed the binary.
-    for (let i = 0; i < 300; i++) {
-      const status = await fetch(`${url}/buildid/${buildId}/executable`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
-      if (status === 200) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('debuginfod did not index the binary within 30 s');
+    server = await startDebuginfod(served, work, buildId);
+    url = server.url;
   }, 60_000);
 
-  afterAll(() => {
-    server?.kill('SIGTERM');
+  afterAll(async () => {
+    await server?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -71,8 +51,7 @@ describe.skipIf(!installed || !subject.available)('build-id lookup with a real d
     expect(found).toMatchObject({ from: 'server', url, path: join(work, 'cache', buildId, 'executable') });
     expect(readFileSync(found!.path).equals(binary)).toBe(true);
     expect(progress[0]).toMatch(new RegExp(`^Downloading executable for build-id ${buildId} from 127\\.0\\.0\\.1:\\d+`));
-    server?.kill('SIGTERM');
-    await new Promise((resolve) => server?.once('exit', resolve));
+    await server?.stop();
     expect(await findByBuildId(buildId, 'executable', settings())).toEqual({ path: found!.path, from: 'cache' });
   });
 

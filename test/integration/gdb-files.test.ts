@@ -5,10 +5,9 @@
  * build-ids, never given to gdb (no frames named after the wrong build), and found by build-id in a local
  * `.build-id` tree or on a real debuginfod server (Debian's), which gives back the live backtrace.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -17,6 +16,7 @@ import { Checkpoint } from '../../src/model/checkpoint.js';
 import { fileBuildId } from '../../src/rootfs/debuginfod.js';
 import { HelperHandler } from '../../src/rpc/handler.js';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth, type CheckpointName } from '../helpers/checkpoints.js';
+import { debuginfodInstalled, startDebuginfod, type DebuginfodServer } from '../helpers/debuginfod-server.js';
 import { gdbMatrix, warnIfUnavailable } from '../helpers/gdb-versions.js';
 import { frameFunctions, gdbOnCheckpoint, liveView, normalizedBacktrace, threadBlocks } from '../helpers/gdb-session.js';
 
@@ -65,21 +65,9 @@ for (const gdb of gdbMatrix()) {
   }
 }
 
-const debuginfodInstalled = spawnSync('debuginfod', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!debuginfodInstalled) console.warn("skipping the debuginfod part of the rebuilt-executable tests: the debuginfod server is not installed (npm test installs Debian's debuginfod)");
 const subject = checkpointAvailability('pie_callchain');
 const compilerThere = spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status === 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Copies `hostPath` to `path` under `root`. */
 function place(root: string, path: string, hostPath: string): void {
@@ -246,30 +234,19 @@ describe.skipIf(!subject.available || !compilerThere)('a checkpoint whose execut
   });
 
   describe.skipIf(!debuginfodInstalled)('with a debuginfod server that has the original', () => {
-    let server: ChildProcess | undefined;
+    let server: DebuginfodServer | undefined;
     let url: string;
 
     beforeAll(async () => {
       const served = join(work, 'served');
       mkdirSync(served);
       copyFileSync(exe, join(served, 'pie_callchain'));
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
-      server = spawn('debuginfod', ['-F', served, '-p', String(port), '-d', join(work, 'index.sqlite'), '-t', '3600'], { stdio: 'ignore' });
-      for (let i = 0; i < 300; i++) {
-        const status = await fetch(`${url}/buildid/${recordedBuildId}/executable`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
-        if (status === 200) return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error('debuginfod did not index the binary within 30 s');
+      server = await startDebuginfod(served, work, recordedBuildId);
+      url = server.url;
     }, 60_000);
 
     afterAll(async () => {
-      if (server && server.exitCode === null) {
-        const exited = new Promise((resolve) => server?.once('exit', resolve));
-        server.kill('SIGTERM');
-        await exited;
-      }
+      await server?.stop();
     });
 
     it('downloads it into the debuginfod cache and shows the live backtrace', { timeout: 120_000 }, async () => {
