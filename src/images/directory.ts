@@ -13,6 +13,7 @@ export const MAX_PARENT_DEPTH = 64;
  */
 export class ImageFile {
   private closed = false;
+  private fileIdentity: string | undefined;
   constructor(
     /** Name shown in errors: relative to the checkpoint the user opened, e.g. `parent/pages-1.img`. */
     readonly label: string,
@@ -47,6 +48,18 @@ export class ImageFile {
       done += n;
     }
     return done;
+  }
+
+  /**
+   * Which bytes this image is, independent of how it was opened: device, inode and offset of its first
+   * byte. Two images with the same identity hold the same data (a parent checkpoint reached from two dumps).
+   */
+  identity(): string {
+    this.fileIdentity ??= (() => {
+      const stat = fstatSync(this.fd, { bigint: true });
+      return `${stat.dev}:${stat.ino}:${this.base}`;
+    })();
+    return this.fileIdentity;
   }
 
   close(): void {

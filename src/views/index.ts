@@ -1,5 +1,6 @@
 /** Every view, in the order the help lists them, and the ones offered inside gdb. */
 import { UsageError } from '../errors.js';
+import { diffView } from './diff.js';
 import { fdsView } from './fds.js';
 import { infoView } from './info.js';
 import { inspectView } from './inspect.js';
@@ -11,7 +12,7 @@ import { showView } from './show.js';
 import type { View } from './view.js';
 
 /** Every view of a checkpoint. */
-export const views: readonly View[] = [infoView, psView, mapsView, fdsView, readView, searchView, showView, inspectView];
+export const views: readonly View[] = [infoView, psView, mapsView, fdsView, readView, searchView, showView, inspectView, diffView];
 
 /** The views gdb offers as `criu NAME`. */
 export const gdbViews: readonly View[] = views.filter((view) => view.inGdb);

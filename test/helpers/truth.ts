@@ -25,6 +25,8 @@ export interface Truth {
   processes: ProcessTruth[];
   /** Present for incremental checkpoints (pre-dump then dump with a parent). */
   incremental?: IncrementalTruth;
+  /** Present when the running tree was dumped once before the truth was taken (checkpoints for diff). */
+  before?: BeforeTruth;
   /** The CPU's XSAVE layout (CPUID leaf 0xD), recorded with the ptrace register truth. */
   cpu?: CpuTruth;
 }
@@ -72,6 +74,12 @@ export interface IncrementalTruth {
   preDumpDir: string;
   preDumpCommand: string[];
   preDumpLogErrors: string[];
+}
+
+export interface BeforeTruth {
+  /** Images of the first dump (`criu dump --leave-running`), relative to the checkpoint directory. */
+  imagesDir: string;
+  command: string[];
 }
 
 export interface ProcessTruth {

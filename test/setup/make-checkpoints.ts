@@ -39,6 +39,8 @@ interface ProgramSpec {
   /** Extra argv after the scratch directory. */
   extraArgs?: string[];
   incremental?: boolean;
+  /** Dump twice: `before` while running, then (after SIGUSR1 and <scratch>/ack) the stopped tree with its truth. */
+  twoDumps?: boolean;
 }
 
 const PROGRAMS: readonly ProgramSpec[] = [
@@ -49,6 +51,7 @@ const PROGRAMS: readonly ProgramSpec[] = [
   { name: 'avx_regs', flags: [], processes: 1 },
   { name: 'resources', flags: [], processes: 1 },
   { name: 'incremental', flags: [], processes: 1, incremental: true },
+  { name: 'diff_subject', flags: ['-pthread'], processes: 1, twoDumps: true },
   { name: 'cxx_values', language: 'c++', flags: [], processes: 1, gdbProbes: ['p g_vec', 'p g_str', 'p g_shared', 'p g_map', 'info sharedlibrary'] },
   { name: 'py_stack', language: 'python', flags: [], processes: 1, gdbProbes: ['py-bt', 'info sharedlibrary'] },
 ];
@@ -193,6 +196,15 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     incremental: spec.incremental
       ? {
           preDumpDir: 'pre',
+          change: async (rootPid: number) => {
+            process.kill(rootPid, 'SIGUSR1');
+            await waitForFile(join(scratch, 'ack'), 10_000);
+          },
+        }
+      : undefined,
+    before: spec.twoDumps
+      ? {
+          dir: 'before',
           change: async (rootPid: number) => {
             process.kill(rootPid, 'SIGUSR1');
             await waitForFile(join(scratch, 'ack'), 10_000);

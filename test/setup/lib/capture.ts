@@ -36,6 +36,13 @@ export interface IncrementalSpec {
   change: (rootPid: number) => Promise<void>;
 }
 
+export interface BeforeSpec {
+  /** Images of the first dump, relative to the checkpoint directory (`before`). */
+  dir: string;
+  /** Called after the first dump (`criu dump --leave-running`): make the program change and wait until it did. */
+  change: (rootPid: number) => Promise<void>;
+}
+
 export interface CaptureSpec {
   name: string;
   /** Repository-relative path of the program's main source (recorded in the truth). */
@@ -65,6 +72,8 @@ export interface CaptureSpec {
   /** The compiled test/setup/ptrace-xstate.c, for register truth that does not depend on gdb. */
   xstateProbe?: string;
   incremental?: IncrementalSpec;
+  /** Dump the running tree once first (the truth is the second, stopped dump's). */
+  before?: BeforeSpec;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -476,6 +485,16 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
       await settle();
     }
 
+    let beforeCommand: string[] = [];
+    if (spec.before) {
+      const beforeAbs = join(spec.outDir, spec.before.dir);
+      mkdirSync(beforeAbs, { recursive: true });
+      beforeCommand = ['dump', '-t', String(root), '-D', beforeAbs, '-o', 'dump.log', '-v4', '--leave-running'];
+      criuDump(spec, beforeCommand, join(beforeAbs, 'dump.log'));
+      await spec.before.change(root);
+      await settle();
+    }
+
     const snaps: ProcessSnapshot[] = tree.map((pid) => ({ pid, stateBeforeStop: readStat(`/proc/${pid}/stat`)?.state ?? '?' }));
     for (const pid of tree) process.kill(pid, 'SIGSTOP');
     try {
@@ -572,6 +591,7 @@ export async function capture(spec: CaptureSpec): Promise<Truth> {
         preDumpLogErrors: logLines(preLog, 'Error ('),
       };
     }
+    if (spec.before) truth.before = { imagesDir: spec.before.dir, command: beforeCommand };
     writeFileSync(join(spec.outDir, 'truth.json'), `${JSON.stringify(truth, null, 1)}\n`);
     return truth;
   } catch (e) {
