@@ -235,8 +235,23 @@ class HelperCommand(gdb.Command):
     def invoke(self, argument, from_tty):
         guard(self._run)(argument)
 
+    def _absolute_operands(self, argv):
+        """argv with its operands (not options, not option values) made absolute against gdb's directory."""
+        takes_value = {option.get("name") for option in self.info.get("options") or [] if option.get("value")}
+        words, value_next = [], False
+        for word in argv:
+            if value_next or word.startswith("--"):
+                value_next = not value_next and word[2:] in takes_value
+                words.append(word)
+            else:
+                words.append(_expand(word))
+        return words
+
     def _run(self, argument):
-        params = {"argv": [self.info["name"]] + gdb.string_to_argv(argument)}
+        argv = gdb.string_to_argv(argument)
+        if self.info.get("pathOperands"):
+            argv = self._absolute_operands(argv)
+        params = {"argv": [self.info["name"]] + argv}
         if self.info.get("perProcess"):
             pid = sessions.current_pid()
             if pid is not None:

@@ -129,6 +129,7 @@ export async function commandList(): Promise<CommandsResult> {
       help: gdbHelp(view),
       options: view.options.map(({ name, value }) => ({ name, value })),
       perProcess: view.perProcess,
+      ...(view.pathOperands ? { pathOperands: true } : {}),
     })),
   };
 }

@@ -92,6 +92,8 @@ export interface CommandInfo {
   options: Array<{ name: string; value: boolean }>;
   /** Whether the current inferior's process is the default (the plugin then sends its pid). */
   perProcess: boolean;
+  /** Whether its operands are file names, which the plugin makes absolute (gdb's `cd` does not move the helper). */
+  pathOperands?: boolean;
 }
 
 /** Result of `commands`. */

@@ -197,6 +197,7 @@ export const diffView = defineView({
   operands: { max: 1 },
   inGdb: true,
   perProcess: false,
+  pathOperands: true,
   collect: (checkpoint, request) => {
     const other = request.operands[0];
     if (other === undefined) throw new UsageError('diff needs the checkpoint to compare with');

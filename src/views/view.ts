@@ -41,6 +41,8 @@ export interface ViewInfo {
   inGdb: boolean;
   /** Shows one or every process (--pid N, --all); inside gdb the current inferior's process is the default. */
   perProcess: boolean;
+  /** Its operands name files (another checkpoint): inside gdb they are made absolute against gdb's directory. */
+  pathOperands?: boolean;
 }
 
 /**

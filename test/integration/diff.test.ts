@@ -4,7 +4,7 @@
  * (facts) and what /proc showed before the second dump; the page bytes come from the truth's memory copy.
  */
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/model/checkpoint.js';
@@ -135,11 +135,12 @@ describe.skipIf(!availability.available)('diff of two dumps of diff_subject', ()
   });
 
   it('runs as `criu diff OTHER` in gdb against the loaded checkpoint, as the CLI prints it', async () => {
-    const run = await gdbOnCheckpoint(imagesDir('diff_subject'), [`criu diff ${beforeDir()}`]);
+    // Named relative to gdb's directory after a `cd`, which the helper does not follow.
+    const run = await gdbOnCheckpoint(imagesDir('diff_subject'), [`cd ${checkpointDir('diff_subject')}`, `criu diff ${relative(checkpointDir('diff_subject'), beforeDir())}`]);
     expect(run.stderr).not.toMatch(/Traceback|Python Exception|internal error/);
     const cli = await execa('node', [CLI, 'diff', imagesDir('diff_subject'), beforeDir()], { reject: false });
     expect(cli.exitCode, cli.stderr).toBe(0);
-    const inGdb = run.text.split('\n').filter((line) => !line.startsWith('warning: ')).join('\n').trim();
+    const inGdb = run.text.split('\n').filter((line) => !line.startsWith('warning: ') && !line.startsWith('Working directory ')).join('\n').trim();
     expect(inGdb).toBe(cli.stdout.trimEnd());
     expect(inGdb).toMatch(/^ {4}\+ 11 reg rw .*closed-later\.txt$/m);
   }, 120_000);
