@@ -5,6 +5,7 @@ import { coredumpCommand } from './coredump.js';
 import { demoCommand } from './demo.js';
 import { gdbinitCommand } from './gdbinit.js';
 import { launchCommand } from './launch.js';
+import { listCommand } from './list.js';
 
 /** The CLI commands of the views, by name. */
 const viewCommands = new Map(views.map((view) => [view.name, viewCommand(view)]));
@@ -24,7 +25,7 @@ export const showCommand = viewCommandNamed('show');
 export const inspectCommand = viewCommandNamed('inspect');
 
 /** Every CLI command, in the order help lists them. */
-export const commands: readonly Command[] = [...viewCommands.values(), coredumpCommand, launchCommand, gdbinitCommand, demoCommand];
+export const commands: readonly Command[] = [...viewCommands.values(), listCommand, coredumpCommand, launchCommand, gdbinitCommand, demoCommand];
 
 /** The command called `name`, or a usage error. */
 export function findCommand(name: string): Command {
