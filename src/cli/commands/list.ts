@@ -1,8 +1,5 @@
-import { CheckpointError } from '../../errors.js';
-import { catalog, KUBELET_CHECKPOINTS } from '../../source/catalog.js';
 import type { OptionSpec } from '../../views/args.js';
-import { escapeControls, toJson } from '../../views/format.js';
-import { formatCatalog } from '../../views/list.js';
+import { KUBELET_CHECKPOINTS, renderList } from '../../views/list.js';
 import { helpText, jsonOption } from '../../views/view.js';
 import type { Command } from './command.js';
 
@@ -26,13 +23,6 @@ export const listCommand: Command = {
       options,
     ),
   run(args) {
-    const directories = args.positionals.length > 0 ? args.positionals : [KUBELET_CHECKPOINTS];
-    const found = catalog(directories);
-    if (found.checkpoints.length === 0 && found.problems.length === directories.length) {
-      const defaulted = args.positionals.length === 0 ? ' (the default; name the directories to list: criu-gdb list DIR...)' : '';
-      throw new CheckpointError(`${found.problems.join('; ')}${defaulted}`);
-    }
-    if (args.options.has('json')) return toJson(found);
-    return escapeControls(formatCatalog(found), '\n');
+    return renderList(args.positionals, args.options.has('json'));
   },
 };
