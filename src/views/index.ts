@@ -5,6 +5,7 @@ import { fdsView } from './fds.js';
 import { infoView } from './info.js';
 import { inspectView } from './inspect.js';
 import { mapsView } from './maps.js';
+import { memoryView } from './memory.js';
 import { psView } from './ps.js';
 import { readView } from './read.js';
 import { searchView } from './search.js';
@@ -12,7 +13,7 @@ import { showView } from './show.js';
 import type { View } from './view.js';
 
 /** Every view of a checkpoint. */
-export const views: readonly View[] = [infoView, psView, mapsView, fdsView, readView, searchView, showView, inspectView, diffView];
+export const views: readonly View[] = [infoView, psView, mapsView, fdsView, readView, searchView, showView, inspectView, memoryView, diffView];
 
 /** The views gdb offers as `criu NAME`. */
 export const gdbViews: readonly View[] = views.filter((view) => view.inGdb);

@@ -116,6 +116,8 @@ export interface ProcessTruth {
   symbols: SymbolTruth[];
   /** Values the program itself reported (`fact PID key value` lines on its stdout). */
   facts: Record<string, string>;
+  /** /proc/PID/smaps_rollup of the stopped process: each `Name: N kB` line as bytes (Rss, Pss, Anonymous, Swap...). */
+  smapsRollup?: Record<string, number>;
   /** What the system's gdb showed attached to the process. */
   gdb: GdbTruth;
   /** What each other installed gdb showed (test/helpers/gdb-versions.ts), by major version. */

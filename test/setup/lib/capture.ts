@@ -318,6 +318,8 @@ function collectProcess(
   symbolCache: Map<string, NmSymbol[]>,
 ): Omit<ProcessTruth, 'gdb'> {
   const { pid } = snap;
+  // First, before anything reads the memory.
+  const rollup = smapsRollup(pid);
   const stat = readStat(`/proc/${pid}/stat`);
   if (!stat) throw new Error(`process ${pid} vanished`);
   const status = readText(`/proc/${pid}/status`);
@@ -384,7 +386,18 @@ function collectProcess(
     loadBase: formatAddress(base),
     symbols,
     facts,
+    smapsRollup: rollup,
   };
+}
+
+/** /proc/PID/smaps_rollup as bytes by field name. */
+function smapsRollup(pid: number): Record<string, number> {
+  const fields: Record<string, number> = {};
+  for (const line of readText(`/proc/${pid}/smaps_rollup`).split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (m && m[1] !== undefined && m[2] !== undefined) fields[m[1]] = Number(m[2]) * 1024;
+  }
+  return fields;
 }
 
 function allThreadsIn(pids: number[], states: string): boolean {
