@@ -119,7 +119,7 @@ describe.skipIf(!availability.available)('diff of two dumps of diff_subject', ()
     expect(copied.memory.readPages - self.memory.readPages).toBe(pagesFile);
   });
 
-  it('prints a text view of at most 80 columns and JSON, from the CLI', async () => {
+  it('prints a text view of at most 80 columns and JSON, from the CLI', { timeout: 60_000 }, async () => {
     const text = await execa('node', [CLI, 'diff', beforeDir(), imagesDir('diff_subject')], { reject: false });
     expect(text.exitCode, text.stderr).toBe(0);
     for (const line of text.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);

@@ -33,8 +33,8 @@ describe('memory overview per process, against the live process', () => {
           // Only the kernel's areas are held by nothing (no file is missing and no page is lazy here).
           expect(overview.unavailable).toBe(bytesOf(live.maps, (m) => KERNEL_AREAS.has(m.name)));
           expect(overview.lazy).toBe(0);
-          // No shared anonymous memory in these programs.
-          expect(overview.shared).toBe(bytesOf(live.maps, (m) => m.perms[3] === 's' && !m.name.startsWith('/')));
+          // Shared anonymous memory and memfds (the programs write every page of them).
+          expect(overview.shared).toBe(bytesOf(live.maps, (m) => m.perms[3] === 's' && (m.name === '/dev/zero (deleted)' || m.name.startsWith('/memfd:') || m.name.startsWith('/SYSV'))));
           // Every anonymous page the process had in memory or swap is in the images (CRIU may keep more: zero pages).
           const rollup = live.smapsRollup!;
           expect(overview.private).toBeGreaterThanOrEqual((rollup['Anonymous'] ?? NaN) + (rollup['Swap'] ?? NaN));
