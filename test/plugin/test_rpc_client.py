@@ -27,7 +27,7 @@ class RpcClientTest(unittest.TestCase):
     def test_ping_commands_open_run_close(self):
         self.assertEqual(self.helper.request("ping")["pid"], self.helper.pid)
         names = sorted(c["name"] for c in self.helper.request("commands")["commands"])
-        self.assertEqual(names, ["fds", "info", "maps", "ps", "search"])
+        self.assertEqual(names, ["diff", "fds", "info", "maps", "memory", "ps", "search"])
         opened = self.helper.request("open", {"path": os.path.join(DEMO, "checkpoint"), "root": os.path.join(DEMO, "rootfs")})
         pid = opened["processes"][0]["pid"]
         ps = self.helper.request("run", {"argv": ["ps"]})

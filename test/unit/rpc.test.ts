@@ -263,7 +263,7 @@ describe('open, commands, run, close on the demo fixture', () => {
     expect(await helper.error('run', { argv: ['search', '--regex', '(unclosed'] })).toMatchObject({ code: -32602 });
 
     const commands = await helper.result<{ commands: Array<{ name: string; help: string; perProcess: boolean; options: Array<{ name: string }> }> }>('commands');
-    expect(commands.commands.map((c) => c.name).sort()).toEqual(['fds', 'info', 'maps', 'ps', 'search']);
+    expect(commands.commands.map((c) => c.name).sort()).toEqual(['diff', 'fds', 'info', 'maps', 'memory', 'ps', 'search']);
     const search = commands.commands.find((c) => c.name === 'search')!;
     expect(search.perProcess).toBe(true);
     expect(search.options.map((o) => o.name)).toEqual(expect.arrayContaining(['all', 'pid', 'max-match', 'hex', 'regex', 'json']));
