@@ -137,7 +137,7 @@ for (const version of gdbMatrix()) {
         expect(result.exitCode).toBe(0);
         expect(result.stderr).toBe('');
         const section = (name: string): string => result.stdout.split(`==${name}\n`)[1]!.split('\n==')[0]!;
-        for (const sub of ['fds', 'info', 'load', 'maps', 'ps', 'search', 'unload']) expect(result.stdout).toMatch(new RegExp(`^criu ${sub} -- `, 'm'));
+        for (const sub of ['diff', 'fds', 'info', 'load', 'maps', 'memory', 'ps', 'search', 'unload']) expect(result.stdout).toMatch(new RegExp(`^criu ${sub} -- `, 'm'));
         expect(result.stdout).toContain('criu-load DIR [--root PATH] [--pid N]');
         expect(section('ps')).toMatch(new RegExp(`^${live.pid}\\s+\\d+\\s+stopped\\s+3\\s+${live.cmdline.join(' ')}$`, 'm'));
         for (const thread of live.threads) expect(section('ps')).toContain(`thread ${thread.tid} ${thread.name}`);
