@@ -6,6 +6,7 @@
  * reading anything.
  */
 import { PAGE_BYTES, PAGE_SIZE } from '../images/pagemap.js';
+import { readContainerInfo, type ContainerMount } from '../source/metadata.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { MemorySpan, SpanSource } from './memory.js';
 import type { ProcessModel } from './process.js';
@@ -95,10 +96,19 @@ export interface ProcessChange {
   memory: MemoryTotals;
 }
 
+/** The container's mounts (spec.dump) that appeared, disappeared or changed, by destination. */
+export interface MountChanges {
+  added: ContainerMount[];
+  removed: ContainerMount[];
+  changed: Array<{ destination: string; a: ContainerMount; b: ContainerMount }>;
+}
+
 /** Everything that differs between checkpoint A and checkpoint B. */
 export interface CheckpointDiff {
   a: string;
   b: string;
+  /** Mount changes, when both are container checkpoints with a spec.dump. */
+  mounts: MountChanges | null;
   processes: { added: ProcessBrief[]; removed: ProcessBrief[]; changed: ProcessChange[] };
   memory: MemoryTotals;
 }
@@ -343,6 +353,23 @@ function fdCount(changes: FdChanges): number {
   return changes.added.length + changes.removed.length + changes.changed.length;
 }
 
+/** The container mounts of A and B compared, or null unless both record them. */
+function compareMounts(a: Checkpoint, b: Checkpoint): MountChanges | null {
+  const infoA = a.tolerate(() => readContainerInfo(a.source));
+  const infoB = b.tolerate(() => readContainerInfo(b.source));
+  if (!infoA || !infoB || !a.source.readFile('spec.dump') || !b.source.readFile('spec.dump')) return null;
+  const inB = new Map(infoB.mounts.map((m) => [m.destination, m]));
+  const inA = new Map(infoA.mounts.map((m) => [m.destination, m]));
+  const changes: MountChanges = { added: [], removed: [], changed: [] };
+  for (const mount of infoA.mounts) {
+    const other = inB.get(mount.destination);
+    if (!other) changes.removed.push(mount);
+    else if (JSON.stringify(mount) !== JSON.stringify(other)) changes.changed.push({ destination: mount.destination, a: mount, b: other });
+  }
+  for (const mount of infoB.mounts) if (!inA.has(mount.destination)) changes.added.push(mount);
+  return changes;
+}
+
 /** Compares checkpoint `a` with checkpoint `b`: processes are matched by pid, mappings by start address, descriptors by number. */
 export function diffCheckpoints(a: Checkpoint, b: Checkpoint): CheckpointDiff {
   const byPidB = new Map(b.processes.map((p) => [p.pid, p]));
@@ -356,6 +383,7 @@ export function diffCheckpoints(a: Checkpoint, b: Checkpoint): CheckpointDiff {
       removed: a.processes.filter((p) => !byPidB.has(p.pid)).map((p) => brief(p, a)),
       changed: [],
     },
+    mounts: compareMounts(a, b),
     memory: emptyTotals(),
   };
   for (const processA of a.processes) {

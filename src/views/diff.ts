@@ -125,6 +125,19 @@ export function formatDiff(diff: CheckpointDiff): string {
   ];
   const process = (mark: string, p: CheckpointDiff['processes']['added'][number]): string =>
     elide(`${mark} pid ${p.pid} (${p.comm}) ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${p.cmdline?.join(' ') ?? '?'}`, WIDTH);
+  const { mounts } = diff;
+  if (mounts && mounts.added.length + mounts.removed.length + mounts.changed.length > 0) {
+    const mountLine = (mark: string, m: { destination: string; type: string; source: string }): string => elide(`  ${mark} ${m.destination} ${m.type} ${m.source}`, WIDTH);
+    lines.push('', 'mounts');
+    for (const m of mounts.added) lines.push(mountLine('+', m));
+    for (const m of mounts.removed) lines.push(mountLine('-', m));
+    for (const { a, b } of mounts.changed) {
+      const what = [a.type !== b.type ? `type ${a.type} -> ${b.type}` : '', a.source !== b.source ? `source ${a.source} -> ${b.source}` : '', a.options.join(',') !== b.options.join(',') ? `options ${a.options.join(',')} -> ${b.options.join(',')}` : '']
+        .filter((part) => part !== '')
+        .join(', ');
+      lines.push(elide(`  ~ ${b.destination}: ${what}`, WIDTH));
+    }
+  }
   for (const p of added) lines.push('', process('+', p));
   for (const p of removed) lines.push('', process('-', p));
   for (const p of changed) {
@@ -157,6 +170,7 @@ export function diffJson(diff: CheckpointDiff): unknown {
   return {
     a: diff.a,
     b: diff.b,
+    mounts: diff.mounts,
     memory: totalsJson(diff.memory),
     processes: {
       added: diff.processes.added,
@@ -189,6 +203,7 @@ export const diffView = defineView({
     'Compares checkpoint DIR (A) with OTHER (B), directories or archives in any mix, matching processes',
     'by pid, mappings by start address and descriptors by number. Shows processes and threads that',
     'appeared (+), disappeared (-) or changed (~: command line, state, names), open files and sockets,',
+    "the container's mounts (spec.dump of container checkpoints),",
     'and memory: mappings added, removed or resized, and in each mapping the pages whose content',
     'differs, with totals. Pages that one side does not hold count as unavailable. Pages both sides',
     'read from the same file bytes (a shared parent checkpoint) are equal without being read.',

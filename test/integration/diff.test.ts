@@ -3,7 +3,7 @@
  * known pages, mappings, descriptors and threads. The truth is what the program printed about its changes
  * (facts) and what /proc showed before the second dump; the page bytes come from the truth's memory copy.
  */
-import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { Checkpoint } from '../../src/model/checkpoint.js';
 import { diffCheckpoints, type CheckpointDiff, type ProcessChange } from '../../src/model/diff.js';
 import { REPO_ROOT, checkpointAvailability, checkpointDir, fact, imagesDir, loadTruth, parseAddress, rootProcess, truthMemory } from '../helpers/checkpoints.js';
 import { gdbOnCheckpoint } from '../helpers/gdb-session.js';
+import { ARCHIVES_DIR } from '../setup/make-archives.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const PAGE = 4096n;
@@ -144,4 +145,30 @@ describe.skipIf(!availability.available)('diff of two dumps of diff_subject', ()
     expect(inGdb).toBe(cli.stdout.trimEnd());
     expect(inGdb).toMatch(/^ {4}\+ 11 reg rw .*closed-later\.txt$/m);
   }, 120_000);
+});
+
+describe.skipIf(!existsSync(join(ARCHIVES_DIR, 'fork_tree', 'fork_tree.tar')))('diff of container checkpoints', () => {
+  it('reports the mounts that changed in spec.dump, archive against directory', () => {
+    const edited = mkdtempSync(join(process.env['TMPDIR'] ?? '/tmp', 'criu-gdb-diff-mounts-'));
+    scratch.push(edited);
+    cpSync(join(ARCHIVES_DIR, 'fork_tree', 'bundle'), edited, { recursive: true });
+    const specPath = join(edited, 'spec.dump');
+    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as { mounts: Array<{ destination: string; type: string; source: string; options?: string[] }> };
+    const removed = spec.mounts.pop()!;
+    const changed = spec.mounts[0]!;
+    const before = { ...changed, options: changed.options ?? [] };
+    changed.source = '/elsewhere';
+    const added = { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] };
+    spec.mounts.push(added);
+    writeFileSync(specPath, JSON.stringify(spec));
+    const diff = diffOf(join(ARCHIVES_DIR, 'fork_tree', 'fork_tree.tar'), edited);
+    expect(diff.mounts).toEqual({
+      added: [added],
+      removed: [{ ...removed, options: removed.options ?? [] }],
+      changed: [{ destination: changed.destination, a: before, b: { ...before, source: '/elsewhere' } }],
+    });
+    // The same images: nothing else differs.
+    expect(diff.processes.changed).toEqual([]);
+    expect(diff.memory.changedPages).toBe(0);
+  }, 60_000);
 });
