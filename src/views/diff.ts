@@ -42,6 +42,15 @@ function range(r: PageRange): string {
   return pages === 1 ? hex(r.start) : `${hex(r.start)}-${hex(r.end)}`;
 }
 
+/** Ranges shown per mapping in text; --json lists them all. */
+const MAX_RANGES = 32;
+
+function ranges(list: readonly PageRange[]): string[] {
+  const shown = list.slice(0, MAX_RANGES).map(range);
+  if (list.length > MAX_RANGES) shown.push(`(${list.length - MAX_RANGES} more ranges: --json lists them all)`);
+  return shown;
+}
+
 function fdLine(mark: string, fd: FdModel): string {
   const { family, state, local } = fd.details;
   const socket = family === undefined ? '' : ` ${[family === fd.kind ? undefined : family, state, local].filter((v) => v !== undefined).join(' ')}`;
@@ -94,8 +103,8 @@ function mappingLines(change: MappingChange): string[] {
     }
   }
   const out = lines.map((line) => elide(line.trimEnd(), WIDTH));
-  if (change.changedPages > 0) out.push(...wrap([`${pageCount(change.changedPages)} changed:`, ...change.changed.map(range)], '        '));
-  if (change.unavailablePages > 0) out.push(...wrap([`${pageCount(change.unavailablePages)} unavailable:`, ...change.unavailable.map(range)], '        '));
+  if (change.changedPages > 0) out.push(...wrap([`${pageCount(change.changedPages)} changed:`, ...ranges(change.changed)], '        '));
+  if (change.unavailablePages > 0) out.push(...wrap([`${pageCount(change.unavailablePages)} unavailable:`, ...ranges(change.unavailable)], '        '));
   return out;
 }
 
