@@ -8,6 +8,7 @@
  * file (100 changed pages the diff must find), then times, as medians of a few warm runs:
  *   - `cmp` of the two pages files (the anchor: reads both, compares every byte, stops at the first
  *     difference, so it is given two identical files: the original and a second, unchanged copy);
+ *   - `cat` of both pages files (reading alone, for scale);
  *   - `criu-gdb diff --json` of the original and the changed copy (every page of both must be read);
  *   - `criu-gdb diff --json` of the checkpoint with itself (same bytes on both sides: nothing is read).
  */
@@ -62,6 +63,7 @@ function main(): void {
     const original = join(large.dir, 'pages-1.img');
     timeCommand('cat', [original, unchangedPages, pagesFile], 1); // warm the page cache
     const cmp = timeCommand('cmp', [original, unchangedPages], RUNS);
+    const cat = timeCommand('cat', [original, pagesFile], RUNS);
     const copy = timeDiff(large.dir, changed);
     const self = timeDiff(large.dir, large.dir);
     if (copy.memory.changedPages !== CHANGED_PAGES) throw new Error(`diff found ${copy.memory.changedPages} changed pages, expected ${CHANGED_PAGES}`);
@@ -71,6 +73,7 @@ function main(): void {
       ['case', 'ms', 'x cmp', 'pages read', 'changed'],
       [
         ['cmp pages files (anchor)', cmp.toFixed(0), '1.00', '-', '-'],
+        ['cat both pages files (reading only)', cat.toFixed(0), (cat / cmp).toFixed(2), '-', '-'],
         ['diff A, copy with 100 pages changed', copy.ms.toFixed(0), (copy.ms / cmp).toFixed(2), String(copy.memory.readPages), String(copy.memory.changedPages)],
         ['diff A, A (same files)', self.ms.toFixed(0), (self.ms / cmp).toFixed(2), String(self.memory.readPages), String(self.memory.changedPages)],
       ],
