@@ -121,15 +121,33 @@ function isZero(buf: Buffer): boolean {
   return true;
 }
 
+const hashCache = new Map<string, Map<string, string>>();
+
+/** sha256sum's output that the guest wrote for the memory files: file name -> hash. */
+function guestHashes(memDir: string): Map<string, string> {
+  let hashes = hashCache.get(memDir);
+  if (!hashes) {
+    hashes = new Map();
+    for (const line of text(join(memDir, 'sha256.txt')).split('\n')) {
+      const m = /^([0-9a-f]{64})\s+\*?(?:\.\/)?(\S+)$/.exec(line);
+      if (m && m[1] !== undefined && m[2] !== undefined) hashes.set(m[2], m[1]);
+    }
+    hashCache.set(memDir, hashes);
+  }
+  return hashes;
+}
+
 /** The mapping's truth from the guest's memory record; small non-file mappings keep their bytes in truth-mem/. */
 function mappingTruth(line: MapsLine, pid: number, memDir: string, fixtureDir: string): MemoryTruth {
   if (['[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(line.name)) return { kind: 'skipped', reason: `${line.name} is not process memory` };
   if (!line.perms.startsWith('r')) return { kind: 'skipped', reason: 'mapping is not readable' };
-  const file = join(memDir, `${pid}-${line.start.toString(16)}.bin`);
-  if (!existsSync(file)) return { kind: 'unreadable', reason: 'the guest recorded no bytes' };
-  const bytes = readFileSync(file);
+  const fileName = `${pid}-${line.start.toString(16)}.bin`;
+  const file = join(memDir, fileName);
   const size = Number(line.end - line.start);
-  if (bytes.length !== size) throw new Error(`${file}: ${bytes.length} bytes, the mapping has ${size}`);
+  const bytes = existsSync(file) ? readFileSync(file) : null;
+  if (bytes && bytes.length !== size) throw new Error(`${file}: ${bytes.length} bytes, the mapping has ${size}`);
+  const guestSha = guestHashes(memDir).get(fileName);
+  if (!bytes && !guestSha) return { kind: 'unreadable', reason: 'the guest recorded no bytes' };
   const unreadable: AddressRange[] = [];
   for (const row of text(join(memDir, `${pid}-${line.start.toString(16)}.unreadable`)).split('\n')) {
     const m = /^([0-9a-f]+) ([0-9a-f]+)$/.exec(row);
@@ -143,10 +161,11 @@ function mappingTruth(line: MapsLine, pid: number, memDir: string, fixtureDir: s
   if (unreadable.length > 0 && unreadable[0]?.start === formatAddress(line.start) && unreadable[0]?.end === formatAddress(line.end)) {
     return { kind: 'unreadable', reason: 'no page could be read' };
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = bytes ? createHash('sha256').update(bytes).digest('hex') : (guestSha ?? '');
+  if (bytes && guestSha && guestSha !== sha256) throw new Error(`${file}: sha256 differs from the guest's`);
   const fileBacked = line.name.startsWith('/') && line.inode !== 0;
   const keep = size <= FIXTURE_MAX_MAPPING_BYTES && (!fileBacked || line.perms.includes('w'));
-  if (!keep) return { kind: 'sha256', size, sha256, unreadable };
+  if (!keep || !bytes) return { kind: 'sha256', size, sha256, unreadable };
   const rel = `truth-mem/${pid}-${line.start.toString(16)}.bin`;
   mkdirSync(join(fixtureDir, 'truth-mem'), { recursive: true });
   writeFileSync(join(fixtureDir, rel), isZero(bytes) ? Buffer.alloc(0) : bytes);
@@ -457,7 +476,8 @@ function makeFixture(flavourDir: string, guestRoot: string, runName: string): vo
     name,
     createdAt: statSync(join(runDir, 'criu-result.txt')).mtime.toISOString(),
     program: {
-      source: `test/fixtures/${name}/src/${basename(spec.sources[0] ?? '')}`,
+      // The debug info names the sources under test/programs (src/ has copies).
+      source: spec.sources[0] ?? '',
       binary: exe,
       compile: ['aarch64-linux-gnu-gcc', ...compile],
       elfType: elf?.type === 'exec' ? 'exec' : 'dyn',
@@ -483,7 +503,7 @@ function makeFixture(flavourDir: string, guestRoot: string, runName: string): vo
       pageSize: Number(system.pagesize ?? '') || Number(records[0]?.truth.auxv.find((a) => a.name === 'AT_PAGESZ')?.value ?? 0),
       kernelPackage: text(join(flavourDir, 'kernel-package.txt')).trim(),
       bootSeconds: Number(system.boot_seconds ?? 0),
-      emulator: 'qemu-system-aarch64 -machine virt -cpu max -smp 2 -m 2G, TCG',
+      emulator: `qemu-system-aarch64 -machine virt -cpu ${text(join(flavourDir, 'cpu.txt')).trim()} -smp 2 -m 2G, TCG`,
     },
   };
   writeFileSync(join(fixtureDir, 'truth.json'), `${JSON.stringify(truth, null, 1)}\n`);

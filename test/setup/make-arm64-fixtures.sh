@@ -10,13 +10,14 @@
 # 2. Cross-compiles the test programs with Debian's gcc-aarch64-linux-gnu (installed if missing).
 # 3. Builds an initramfs: the unpacked closure, /init = arm64/guest-init.sh, the programs under
 #    /opt/criu-gdb-arm64, the guest probe and the kernel's 9p modules (uncompressed).
-# 4. Boots it with qemu-system-aarch64 (TCG: -machine virt -cpu max -smp 2 -m 2G, serial console, the kernel
+# 4. Boots it with qemu-system-aarch64 (TCG: -machine virt -cpu max,pauth=off -smp 2 -m 2G, serial console, the kernel
 #    given with -kernel, no firmware, no network). The guest runs each program, records the raw truth, dumps
 #    it with criu and writes everything to a 9p share, then powers off.
 # 5. `npx tsx test/setup/arm64-fixtures.ts` turns each raw record into test/fixtures/arm64-<name>/.
 #
 # Environment: CRIU_GDB_CACHE (default /var/cache/criu-gdb), CRIU_GDB_DEBIAN_MIRROR, ARM64_SUITE (default
-# trixie), ARM64_WORK (default test/.work/arm64), QEMU_TIMEOUT (seconds, default 1500).
+# trixie), ARM64_WORK (default test/.work/arm64), ARM64_CPU (qemu -cpu, default max,pauth=off), QEMU_TIMEOUT
+# (seconds, default 1500).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +26,9 @@ CACHE="${CRIU_GDB_CACHE:-/var/cache/criu-gdb}/arm64"
 SUITE="${ARM64_SUITE:-trixie}"
 WORK="${ARM64_WORK:-$repo/test/.work/arm64}"
 QEMU_TIMEOUT="${QEMU_TIMEOUT:-1500}"
+# Without pointer authentication, return addresses on the stack are plain (Debian's libraries are built
+# with branch protection, which signs them on CPUs that have it); max still has the 16 KiB granule.
+CPU="${ARM64_CPU:-max,pauth=off}"
 OPT=/opt/criu-gdb-arm64
 FLAVOURS=("$@")
 [ "${#FLAVOURS[@]}" -gt 0 ] || FLAVOURS=(4k 16k)
@@ -82,7 +86,15 @@ BUILD="$WORK/build"
 rm -rf "$BUILD" && mkdir -p "$BUILD$OPT"
 CC=aarch64-linux-gnu-gcc
 cd "$repo"
-cc() { printf '%s\n' "$@" >"$BUILD/compile-$1.txt"; shift; "$CC" "$@"; }
+# Built from the repository root with relative paths and the root mapped to ".", so the debug info names
+# test/programs/... and gdb finds the sources from the repository. compile-NAME.txt keeps the command line with
+# the guest's paths.
+cc() {
+  local key="$1"
+  shift
+  printf '%s\n' "${@//$BUILD/}" >"$BUILD/compile-$key.txt"
+  "$CC" "-fdebug-prefix-map=$repo=." "$@"
+}
 cc named_threads -g -O0 -pthread -o "$BUILD$OPT/named_threads" test/programs/named_threads.c
 cc fork_tree -g -O0 -o "$BUILD$OPT/fork_tree" test/programs/fork_tree.c
 cc neon_regs -g -O0 -o "$BUILD$OPT/neon_regs" test/programs/neon_regs.c
@@ -137,7 +149,8 @@ for flavour in "${FLAVOURS[@]}"; do
   programs_for "$flavour" >"$stage/etc/criu-gdb-arm64/programs"
   echo "$flavour" >"$stage/etc/criu-gdb-arm64/run-name"
   : >"$stage/etc/criu-gdb-arm64/modules"
-  for m in 9p 9pnet_virtio unix_diag netlink_diag inet_diag tcp_diag udp_diag af_packet_diag; do
+  # 9p for the share; the rest for criu's kernel feature checks (nf_tables: criu's kerndat fails without it).
+  for m in 9p 9pnet_virtio unix_diag netlink_diag inet_diag tcp_diag udp_diag af_packet_diag nf_tables tun veth; do
     module_closure "$mods" "$m"
   done | awk '!seen[$0]++' | while read -r m; do
     mkdir -p "$stage/usr/lib/modules/$release/$(dirname "$m")"
@@ -152,7 +165,7 @@ for flavour in "${FLAVOURS[@]}"; do
   rm -rf "${out:?}/$flavour" && mkdir -p "$out"
   log "booting $release under qemu-system-aarch64 (TCG); serial console in $WORK/console-$flavour.log"
   started=$(date +%s)
-  timeout "$QEMU_TIMEOUT" qemu-system-aarch64 -machine virt -cpu max -smp 2 -m 2G -nographic -no-reboot \
+  timeout "$QEMU_TIMEOUT" qemu-system-aarch64 -machine virt -cpu "$CPU" -smp 2 -m 2G -nographic -no-reboot \
     -kernel "$kernel" -initrd "$WORK/initramfs-$flavour.cpio" \
     -append "console=ttyAMA0 rdinit=/init panic=-1 quiet" \
     -virtfs "local,path=$out,mount_tag=out,security_model=none,id=out" \
@@ -160,6 +173,7 @@ for flavour in "${FLAVOURS[@]}"; do
   log "the guest ran $(($(date +%s) - started)) s"
   [ -f "$out/$flavour/done" ] || die "the $flavour guest did not finish: see $WORK/console-$flavour.log and $out/$flavour/guest.log"
   cp "$kdir/package.txt" "$out/$flavour/kernel-package.txt"
+  echo "$CPU" >"$out/$flavour/cpu.txt"
   cp "$BUILD"/compile-*.txt "$out/$flavour/"
   cp -a "$BUILD$OPT" "$out/$flavour/opt"
 done

@@ -15,6 +15,8 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# criu's kernel feature checks need the loopback interface (no other network device exists).
+ifconfig lo 127.0.0.1 up
 boot_seconds=$(cut -d' ' -f1 /proc/uptime)
 log() { echo "criu-gdb-guest: $*"; }
 
@@ -90,8 +92,13 @@ record_process() {
     readlink "$f" >"$dir/fd/$n"
     cat /proc/"$pid"/fdinfo/"$n" >"$dir/fdinfo/$n"
   done
-  mkdir -p "$dir/mem"
-  guest-probe mem "$pid" "$dir/mem" || log "memory probe of $pid failed"
+  # Memory goes to tmpfs first (the 9p share is slow for many megabytes under emulation): every mapping's
+  # sha256 is recorded, and only the bytes of mappings up to 1 MiB are kept.
+  mkdir -p "$dir/mem" /tmp/mem-"$pid"
+  guest-probe mem "$pid" /tmp/mem-"$pid" || log "memory probe of $pid failed"
+  (cd /tmp/mem-"$pid" && sha256sum *.bin >"$dir/mem/sha256.txt" && cp *.unreadable "$dir/mem/" &&
+    find . -name '*.bin' -size -1025k -exec cp {} "$dir/mem/" \;)
+  rm -rf /tmp/mem-"$pid"
 }
 
 GDB_SECTIONS='info-threads|info threads

@@ -52,6 +52,7 @@ static int dump_memory(const char *pid, const char *outdir)
 		FILE *bad = fopen(path, "w");
 		if (!out || !bad)
 			die("create output for", (long)start);
+		setvbuf(out, NULL, _IOFBF, 1 << 20);
 		for (unsigned long at = start; at < end; at += (unsigned long)page) {
 			ssize_t n = pread(mem, buf, (size_t)page, (off_t)at);
 			if (n != page) {
