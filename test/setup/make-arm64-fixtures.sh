@@ -2,7 +2,7 @@
 # Makes the arm64 checkpoint fixtures (test/fixtures/arm64-*) in an emulated arm64 Debian system; not run by
 # `npm test`. Needs root, network access to the Debian archive and about 2 GB of disk.
 #
-#   bash test/setup/make-arm64-fixtures.sh [4k|16k]...     (default: 4k 16k)
+#   bash test/setup/make-arm64-fixtures.sh [4k|16k|4k-pac]...     (default: 4k 16k 4k-pac)
 #
 # 1. Downloads, with a private apt configuration (lib/private-apt.sh, PAPT_ARCH=arm64), Debian trixie's arm64
 #    criu, gdb and busybox-static with their whole runtime closure, and the 4 KiB and 16 KiB page kernels
@@ -31,7 +31,7 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-1500}"
 CPU="${ARM64_CPU:-max,pauth=off}"
 OPT=/opt/criu-gdb-arm64
 FLAVOURS=("$@")
-[ "${#FLAVOURS[@]}" -gt 0 ] || FLAVOURS=(4k 16k)
+[ "${#FLAVOURS[@]}" -gt 0 ] || FLAVOURS=(4k 16k 4k-pac)
 
 log() { printf 'make-arm64-fixtures: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -115,8 +115,16 @@ programs_for() {
       echo "16k-libchain 1 $OPT/lib_chain"
       echo "16k-neon 1 $OPT/neon_regs"
       ;;
+    4k-pac)
+      echo "pac-libchain 1 $OPT/lib_chain"
+      ;;
   esac
 }
+
+# The kernel (4k or 16k) and qemu CPU of a run: 4k-pac is the 4 KiB kernel on a CPU with pointer
+# authentication (-cpu max), so that libc's return addresses on the stack are signed.
+kernel_of() { case "$1" in 16k*) echo 16k ;; *) echo 4k ;; esac; }
+cpu_of() { case "$1" in *-pac) echo max ;; *) echo "$CPU" ;; esac; }
 
 # Module file names (relative to the modules directory) of MODULE and its dependencies, dependencies first.
 module_closure() {
@@ -129,7 +137,8 @@ module_closure() {
 }
 
 for flavour in "${FLAVOURS[@]}"; do
-  kdir="$KERNELS/$flavour"
+  kdir="$KERNELS/$(kernel_of "$flavour")"
+  cpu="$(cpu_of "$flavour")"
   kernel="$(ls "$kdir"/boot/vmlinuz-*)"
   release="${kernel##*/vmlinuz-}"
   mods="$kdir/usr/lib/modules/$release"
@@ -165,7 +174,7 @@ for flavour in "${FLAVOURS[@]}"; do
   rm -rf "${out:?}/$flavour" && mkdir -p "$out"
   log "booting $release under qemu-system-aarch64 (TCG); serial console in $WORK/console-$flavour.log"
   started=$(date +%s)
-  timeout "$QEMU_TIMEOUT" qemu-system-aarch64 -machine virt -cpu "$CPU" -smp 2 -m 2G -nographic -no-reboot \
+  timeout "$QEMU_TIMEOUT" qemu-system-aarch64 -machine virt -cpu "$cpu" -smp 2 -m 2G -nographic -no-reboot \
     -kernel "$kernel" -initrd "$WORK/initramfs-$flavour.cpio" \
     -append "console=ttyAMA0 rdinit=/init panic=-1 quiet" \
     -virtfs "local,path=$out,mount_tag=out,security_model=none,id=out" \
@@ -173,7 +182,7 @@ for flavour in "${FLAVOURS[@]}"; do
   log "the guest ran $(($(date +%s) - started)) s"
   [ -f "$out/$flavour/done" ] || die "the $flavour guest did not finish: see $WORK/console-$flavour.log and $out/$flavour/guest.log"
   cp "$kdir/package.txt" "$out/$flavour/kernel-package.txt"
-  echo "$CPU" >"$out/$flavour/cpu.txt"
+  echo "$cpu" >"$out/$flavour/cpu.txt"
   cp "$BUILD"/compile-*.txt "$out/$flavour/"
   cp -a "$BUILD$OPT" "$out/$flavour/opt"
 done
