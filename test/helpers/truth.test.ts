@@ -250,7 +250,7 @@ describe('committed arm64 fixtures', () => {
     },
   );
 
-  it.each(['arm64-libchain', 'arm64-16k-libchain'] as const satisfies readonly Arm64FixtureName[])(
+  it.each(['arm64-libchain', 'arm64-16k-libchain', 'arm64-pac-libchain'] as const satisfies readonly Arm64FixtureName[])(
     '%s: live gdb showed the chain through the shared library and libc',
     (name) => {
       const proc = rootProcess(loadFixtureTruth(name));
