@@ -466,10 +466,11 @@ function makeFixture(flavourDir: string, guestRoot: string, runName: string): vo
 
   const binaryLocal = join(optLocal, spec.binary);
   const elf = readElfInfo(binaryLocal);
-  const compile = spec.compileKeys.flatMap((key, i) => {
-    const lines = text(join(flavourDir, `compile-${key}.txt`)).split('\n').filter((l) => l !== '');
-    return i === 0 ? lines.slice(1) : [];
-  });
+  // The main binary's gcc arguments as the generator recorded them (with the guest's paths); the generator
+  // also passed -fdebug-prefix-map=<repository>=., which is not recorded.
+  const compile = text(join(flavourDir, `compile-${spec.compileKeys[0] ?? spec.binary}.txt`))
+    .split('\n')
+    .filter((l) => l !== '');
   const dumpLog = text(join(runDir, 'checkpoint', 'dump.log')).split('\n');
   const truth: Truth = {
     format: TRUTH_FORMAT,
@@ -479,7 +480,7 @@ function makeFixture(flavourDir: string, guestRoot: string, runName: string): vo
       // The debug info names the sources under test/programs (src/ has copies).
       source: spec.sources[0] ?? '',
       binary: exe,
-      compile: ['aarch64-linux-gnu-gcc', ...compile],
+      compile: ['aarch64-linux-gnu-gcc', '-fdebug-prefix-map=<repository>=.', ...compile],
       elfType: elf?.type === 'exec' ? 'exec' : 'dyn',
       static: !(elf?.hasInterp ?? false),
       buildId: elf?.buildId ?? null,
