@@ -133,6 +133,7 @@ run_program() {
   log "starting $name: $binary $*"
   printf '%s\n' "$@" >"$dir/args.txt"
   cd /
+  : >"$dir/stdout.txt"
   setsid "$binary" "$@" </dev/null >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
   if ! wait_until grep -q '^ready ' "$dir/stdout.txt"; then log "$name never became ready"; return 1; fi
   root=$(awk '$1 == "ready" { print $2; exit }' "$dir/stdout.txt")
