@@ -222,6 +222,9 @@ describe('committed arm64 fixtures', () => {
       expect(proc.state).toBe('T');
       const pageSize = proc.auxv.find((a) => a.name === 'AT_PAGESZ')?.value;
       expect(pageSize).toBe(`0x${(truth.guest?.pageSize ?? 0).toString(16)}`);
+      // The loader and libc by the paths the guest's loader used (merged /usr: /lib -> usr/lib).
+      expect(existsSync(join(fixtureRootfs(name), 'lib/ld-linux-aarch64.so.1'))).toBe(true);
+      expect(existsSync(join(fixtureRootfs(name), 'lib/aarch64-linux-gnu/libc.so.6'))).toBe(true);
       for (const file of proc.mappedFiles) {
         const local = join(fixtureRootfs(name), file.path);
         expect(createHash('sha256').update(readFileSync(local)).digest('hex'), file.path).toBe(file.sha256);

@@ -13,7 +13,20 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FIXTURES_DIR, REPO_ROOT } from '../helpers/checkpoints.js';
 import {
@@ -454,6 +467,14 @@ function makeFixture(flavourDir: string, guestRoot: string, runName: string): vo
       mkdirSync(dirname(target), { recursive: true });
       copyFileSync(join(guestRoot, file.path), target);
     }
+  }
+
+  // The guest's merged-/usr links, so that the loader's paths (/lib/ld-linux-aarch64.so.1 in PT_INTERP,
+  // /lib/aarch64-linux-gnu/libc.so.6 in the link map) resolve under --root as they did in the guest.
+  symlinkSync('usr/lib', join(rootfs, 'lib'));
+  const loaderLink = join(guestRoot, 'usr/lib/ld-linux-aarch64.so.1');
+  if (lstatSync(loaderLink, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    symlinkSync(readlinkSync(loaderLink), join(rootfs, 'usr/lib/ld-linux-aarch64.so.1'));
   }
 
   cpSync(join(runDir, 'checkpoint'), join(fixtureDir, 'checkpoint'), { recursive: true });
