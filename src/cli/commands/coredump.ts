@@ -33,7 +33,7 @@ function outputAndPositionals(args: ParsedArgs): { output: string | undefined; p
 /** `criu-gdb coredump`: ELF core files of the checkpointed processes. */
 export const coredumpCommand: Command = {
   name: 'coredump',
-  usage: 'coredump DIR [-o OUTDIR] [--pid N]',
+  usage: 'coredump DIR [-o OUTDIR] [--pid N] [--json]',
   summary: 'write an ELF core file (core.PID) of every process, for gdb, lldb and other tools',
   options,
   help: () =>

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
+import { openCheckpointSource } from '../../source/container.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { helpText } from '../../views/view.js';
 import type { Command } from './command.js';
@@ -51,6 +52,19 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
 }
 
 /**
+ * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
+ * on it. An archive is only indexed (its pages stay where they are).
+ */
+export function assertCheckpoint(path: string): void {
+  const source = openCheckpointSource(path, { pages: 'lazy' });
+  try {
+    if (!source.dir.has('inventory.img') && !source.dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
+  } finally {
+    source.close();
+  }
+}
+
+/**
  * Starts gdb on the checkpoint with inherited stdio and resolves to gdb's exit status. `argv` is the CLI's
  * arguments (a leading `gdb` is skipped). While gdb runs, Ctrl-C belongs to gdb: this process ignores it.
  */
@@ -68,10 +82,8 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     const args = parseArgs(own, options);
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
-    if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such checkpoint directory`);
-    const stat = statSync(dir);
-    if (!stat.isDirectory() && !stat.isFile()) throw new CheckpointError(`${dir}: not a checkpoint directory or archive`);
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
+    assertCheckpoint(dir);
     gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
   } catch (error) {
     if (error instanceof UsageError) {
