@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
-import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
-import { openCheckpointSource } from '../../source/container.js';
+import { CriuGdbError, UsageError } from '../../errors.js';
+import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
+import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
 import type { Command } from './command.js';
 import { pluginPath } from './gdbinit.js';
@@ -55,13 +56,8 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
  * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
  * on it. An archive is only indexed (its pages stay where they are).
  */
-export function assertCheckpoint(path: string): void {
-  const source = openCheckpointSource(path, { pages: 'lazy' });
-  try {
-    if (!source.dir.has('inventory.img') && !source.dir.has('pstree.img')) throw new CheckpointError(`${path}: not a CRIU checkpoint (no inventory.img or pstree.img)`);
-  } finally {
-    source.close();
-  }
+export function assertCheckpoint(path: string, root: string | undefined): void {
+  Checkpoint.open(path, { root, archive: { pages: 'lazy' } }).close();
 }
 
 /**
@@ -83,8 +79,9 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
-    assertCheckpoint(dir);
-    gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
+    const root = stringOption(args, 'root');
+    assertCheckpoint(dir, root);
+    gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
@@ -92,7 +89,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
       return 1;
     }
     if (error instanceof CriuGdbError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       return 2;
     }
     throw error;
