@@ -1,29 +1,8 @@
 /** The text of `criu-gdb --help`, wrapped to fit an 80-column terminal. */
 import { commands } from './commands/index.js';
+import { HELP_WIDTH, wrapWords } from './wrap.js';
 
-/** Width the help text fits in. */
-export const HELP_WIDTH = 80;
-
-/**
- * Wraps `text` into lines of at most `width` columns: the first starts with `first`, the others with
- * `rest`. A word longer than a line stays whole on its own line.
- */
-export function wrapWords(text: string, width: number, first: string, rest: string): string[] {
-  const lines: string[] = [];
-  let line = first;
-  let empty = true;
-  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
-    if (!empty && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = rest + word;
-    } else {
-      line += (empty ? '' : ' ') + word;
-    }
-    empty = false;
-  }
-  lines.push(line);
-  return lines;
-}
+export { HELP_WIDTH, wrapWords } from './wrap.js';
 
 /** The short usage: what to type, and where to look next. */
 export function shortUsage(): string {

@@ -189,6 +189,11 @@ describe('usage, version, help and one-line errors', { timeout: 60_000 }, () => 
       expect(usages.some((usage) => usage.startsWith(`criu-gdb ${name} `) || usage === `criu-gdb ${name}`)).toBe(true);
     }
     expect(usages).toContain('criu-gdb DIR [--root PATH] [--pid N] [-- GDBARGS...]');
+    // The CLI's own commands' help fits too (the views' help is theirs).
+    for (const name of ['coredump', 'gdbinit', 'demo', 'gdb']) {
+      const help = await criuGdb('help', name);
+      expect(help.stdout.split('\n').filter((line) => line.length > 80), name).toEqual([]);
+    }
   });
 
   it('--json is accepted by exactly the commands whose usage in --help shows it', async () => {

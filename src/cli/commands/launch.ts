@@ -7,6 +7,7 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
+import { wrapParagraphs } from '../wrap.js';
 import type { Command } from './command.js';
 import { pluginPath } from './gdbinit.js';
 
@@ -123,12 +124,12 @@ export const launchCommand: Command = {
   help: () =>
     helpText(
       `criu-gdb ${LAUNCH_USAGE}`,
-      [
+      wrapParagraphs([
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
         '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
         "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb.",
-      ].join('\n'),
+      ].join('\n')),
       options,
     ),
   run() {
