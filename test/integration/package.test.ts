@@ -147,6 +147,9 @@ describe('the packed and installed package', { timeout: 180_000 }, () => {
     const bare = await installedRun('checkpointctl-gdb', []);
     expect(bare.exitCode).toBe(1);
     expect(bare.stderr.split('\n')[0]).toBe('Usage: checkpointctl gdb DIR|ARCHIVE [--root PATH] [--pid N] [-- GDBARGS...]');
+    const noNode = await installedRun(join(bin, 'checkpointctl-gdb'), [join(installed, 'test', 'fixtures', 'demo', 'checkpoint')], { PATH: join(scratch, 'no-bin') });
+    expect(noNode.exitCode).toBe(2);
+    expect(noNode.stderr).toBe('checkpointctl-gdb: criu-gdb needs Node.js 20 or newer: node is not on PATH (install it, or set CRIU_GDB_NODE to the node program)');
   });
 
   const archiveSubject = checkpointAvailability('fork_tree');
