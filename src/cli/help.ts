@@ -2,8 +2,6 @@
 import { commands } from './commands/index.js';
 import { HELP_WIDTH, wrapWords } from './wrap.js';
 
-export { HELP_WIDTH, wrapWords } from './wrap.js';
-
 /** The short usage: what to type, and where to look next. */
 export function shortUsage(): string {
   return [

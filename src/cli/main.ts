@@ -54,7 +54,7 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof UsageError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       err("Try 'criu-gdb --help'.");
       return ExitCode.usage;
     }
