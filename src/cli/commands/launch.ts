@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
-import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
+import { CriuGdbError, UsageError } from '../../errors.js';
+import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
+import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
+import { wrapParagraphs } from '../wrap.js';
 import type { Command } from './command.js';
 import { pluginPath } from './gdbinit.js';
 
@@ -51,6 +54,14 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
 }
 
 /**
+ * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
+ * on it. An archive is only indexed (its pages stay where they are).
+ */
+export function assertCheckpoint(path: string, root: string | undefined): void {
+  Checkpoint.open(path, { root, archive: { pages: 'lazy' } }).close();
+}
+
+/**
  * Starts gdb on the checkpoint with inherited stdio and resolves to gdb's exit status. `argv` is the CLI's
  * arguments (a leading `gdb` is skipped). While gdb runs, Ctrl-C belongs to gdb: this process ignores it.
  */
@@ -68,11 +79,10 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     const args = parseArgs(own, options);
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
-    if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such checkpoint directory`);
-    const stat = statSync(dir);
-    if (!stat.isDirectory() && !stat.isFile()) throw new CheckpointError(`${dir}: not a checkpoint directory or archive`);
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
-    gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
+    const root = stringOption(args, 'root');
+    assertCheckpoint(dir, root);
+    gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
@@ -80,7 +90,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
       return 1;
     }
     if (error instanceof CriuGdbError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       return 2;
     }
     throw error;
@@ -114,12 +124,12 @@ export const launchCommand: Command = {
   help: () =>
     helpText(
       `criu-gdb ${LAUNCH_USAGE}`,
-      [
+      wrapParagraphs([
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
         '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
         "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb.",
-      ].join('\n'),
+      ].join('\n')),
       options,
     ),
   run() {
