@@ -9,7 +9,7 @@ const options: readonly OptionSpec[] = [jsonOption];
 export const listCommand: Command = {
   name: 'list',
   usage: 'list [DIR...] [--json]',
-  summary: `the checkpoints stored in directories (default ${KUBELET_CHECKPOINTS})`,
+  summary: "the checkpoints stored in directories (default: kubelet's)",
   options,
   help: () =>
     helpText(
