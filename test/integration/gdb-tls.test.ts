@@ -1,0 +1,159 @@
+/**
+ * Thread-local storage through criu-load, on every installed gdb: `errno` and each `__thread` variable of
+ * the executable and of a dlopen()ed library, in every thread of test/programs/tls_values.c, show what the
+ * same gdb showed on the live process and what the program itself printed (values and addresses). Threads
+ * that never touched the library get an error, as live gdb gives, never a value. gdb before 17 asks the
+ * stub (qGetTLSAddr); gdb 17 and later locate glibc's TLS themselves. gdb on the core that
+ * `criu-gdb coredump` exports shows the same values.
+ * Needs `npm run build` first (npm test does it).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { coredumpCommand } from '../../src/cli/commands/coredump.js';
+import { parseArgs } from '../../src/views/args.js';
+import { WORK_DIR, checkpointAvailability, fact, imagesDir, loadTruth, type ProcessTruth } from '../helpers/checkpoints.js';
+import { gdbMatrix, warnIfUnavailable, type GdbUnderTest } from '../helpers/gdb-versions.js';
+import { gdbOnCheckpoint, liveView, threadBlocks } from '../helpers/gdb-session.js';
+
+const NAME = 'tls_values';
+const availability = checkpointAvailability(NAME);
+
+/** The program's threads, by the name its facts use. */
+const THREADS = ['main', 'early-lib', 'early-plain', 'late-lib', 'late-plain'] as const;
+/** The variables the live probes printed (`thread apply all -c p VAR`). */
+const EXECUTABLE_VARIABLES = ['errno', 'tls_counter', 'tls_array', 'tls_record', 'tls_name'] as const;
+const LIBRARY_VARIABLES = ['lib_tls_value', 'lib_tls_label'] as const;
+const VARIABLES = [...EXECUTABLE_VARIABLES, ...LIBRARY_VARIABLES];
+/** What live gdb says for a thread that never allocated the library's block. */
+const LIVE_NOT_ALLOCATED = /The inferior has not yet allocated storage for thread-local variables in\s+the shared library `[^']*libtls_values_lib\.so'/;
+
+const probe = (variable: string): string => `thread apply all -c p ${variable}`;
+
+/** `$N = value` of a thread block, or undefined when the block holds no value (an error). */
+function printedValue(body: string): string | undefined {
+  return /^\$\d+ = (.*)$/m.exec(body)?.[1];
+}
+
+/** The per-thread blocks of each command's output, split at `echo @@cmd:N` markers. */
+function sections(text: string): string[] {
+  return text.split(/^@@cmd:\d+$/m).slice(1);
+}
+
+/** Runs `commands` through criu-load with markers between them; returns each one's output. */
+async function runSections(gdb: GdbUnderTest, commands: readonly string[], extra: readonly string[] = []): Promise<{ outputs: string[]; stderr: string }> {
+  const marked = commands.flatMap((command, i) => [`echo @@cmd:${i}\\n`, command]);
+  const run = await gdbOnCheckpoint(imagesDir(NAME), [...marked, ...extra], { gdb: gdb.command });
+  expect(run.exitCode, run.stderr).toBe(0);
+  return { outputs: sections(run.text), stderr: run.stderr };
+}
+
+function tidOf(proc: ProcessTruth, thread: string): number {
+  return Number(fact(proc, `thread.${thread}.tid`));
+}
+
+function touchesLibrary(proc: ProcessTruth, thread: string): boolean {
+  return fact(proc, `thread.${thread}.touches_library`) === '1';
+}
+
+/**
+ * Whether gdb's `printed` value is what the program printed of `variable` in `thread`. Character arrays
+ * are compared up to the string's end (gdb shows the NUL padding after it).
+ */
+function matchesProgram(proc: ProcessTruth, thread: string, variable: string, printed: string | undefined): boolean {
+  const value = fact(proc, `thread.${thread}.${variable}`);
+  switch (variable) {
+    case 'tls_array':
+      return printed === `{${value.split(' ').join(', ')}}`;
+    case 'tls_record': {
+      const [id, tag, ratio] = value.split(' ');
+      return new RegExp(`^\\{id = ${id}, tag = "${tag}(\\\\000)*", ratio = ${ratio}\\}$`).test(printed ?? '');
+    }
+    case 'tls_name':
+    case 'lib_tls_label':
+      return printed?.startsWith(`"${value}`) === true;
+    default:
+      return printed === value;
+  }
+}
+
+for (const gdb of gdbMatrix()) {
+  warnIfUnavailable(gdb);
+  describe.skipIf(!availability.available || !gdb.available)(`${gdb.label}: thread-local storage of checkpoint ${NAME}`, () => {
+    it('shows errno and every __thread variable of every thread as live gdb and the program did', { timeout: 180_000 }, async () => {
+      const proc = loadTruth(NAME).processes[0]!;
+      const live = liveView(proc, gdb);
+      const { outputs, stderr } = await runSections(gdb, VARIABLES.map(probe));
+      VARIABLES.forEach((variable, i) => {
+        const ours = new Map(threadBlocks(outputs[i] ?? '').map((b) => [b.tid, b.body]));
+        const theirs = new Map(threadBlocks(live.probes?.[probe(variable)] ?? '').map((b) => [b.tid, b.body]));
+        for (const thread of THREADS) {
+          const tid = tidOf(proc, thread);
+          const where = `${variable} in thread ${thread} (${tid})`;
+          const body = ours.get(tid);
+          const liveBody = theirs.get(tid);
+          expect(body, `${where}: no output\n${outputs[i]}\n${stderr}`).toBeDefined();
+          expect(liveBody, `${where}: not in the live probe`).toBeDefined();
+          const value = printedValue(body!);
+          if ((LIBRARY_VARIABLES as readonly string[]).includes(variable) && !touchesLibrary(proc, thread)) {
+            expect(liveBody).toMatch(LIVE_NOT_ALLOCATED);
+            expect(value, `${where}: a value for a block the thread never allocated`).toBeUndefined();
+            expect(body).toMatch(gdb.major >= 17 ? LIVE_NOT_ALLOCATED : /Cannot find thread-local storage for Thread \d+\.\d+, shared library \S*libtls_values_lib\.so:\s+Remote target failed to process qGetTLSAddr request/);
+            continue;
+          }
+          expect(value, `${where}: ${body}`).toBe(printedValue(liveBody!));
+          expect(matchesProgram(proc, thread, variable, value), `${where}: ${value} is not what the program printed`).toBe(true);
+        }
+      });
+    });
+
+    it('puts each variable at the address the program printed', { timeout: 180_000 }, async () => {
+      const proc = loadTruth(NAME).processes[0]!;
+      const addresses = ['errno', 'tls_counter', 'lib_tls_value'];
+      const { outputs } = await runSections(gdb, addresses.map((v) => probe(`&${v}`)));
+      addresses.forEach((variable, i) => {
+        const ours = new Map(threadBlocks(outputs[i] ?? '').map((b) => [b.tid, b.body]));
+        for (const thread of THREADS) {
+          if (variable === 'lib_tls_value' && !touchesLibrary(proc, thread)) continue;
+          const address = /0x[0-9a-f]+/.exec(printedValue(ours.get(tidOf(proc, thread)) ?? '') ?? '')?.[0];
+          expect(address, `&${variable} in thread ${thread}`).toBe(fact(proc, `thread.${thread}.${variable}.addr`));
+        }
+      });
+    });
+
+    it(gdb.major >= 17 ? 'locates glibc TLS itself, without asking the stub' : 'asks the stub with qGetTLSAddr', { timeout: 180_000 }, async () => {
+      const proc = loadTruth(NAME).processes[0]!;
+      const { outputs, stderr } = await runSections(gdb, ['set debug remote 1', 'p errno', 'set debug remote 0']);
+      expect(printedValue(outputs[1] ?? '')).toBe(fact(proc, 'thread.main.errno'));
+      const requests = [...stderr.matchAll(/Sending packet: \$(qGetTLSAddr:[^#]*)#/g)].map((m) => m[1]);
+      if (gdb.major >= 17) expect(requests).toEqual([]);
+      else expect(requests).toEqual([expect.stringMatching(new RegExp(`^qGetTLSAddr:p${proc.pid.toString(16)}\\.${proc.pid.toString(16)},[0-9a-f]+,[0-9a-f]+$`))]);
+    });
+  });
+}
+
+describe.skipIf(!availability.available)(`gdb on the core exported from checkpoint ${NAME}`, () => {
+  it('shows the same errno and __thread values', { timeout: 300_000 }, async () => {
+    const proc = loadTruth(NAME).processes[0]!;
+    const dir = join(WORK_DIR, 'coredump', `${NAME}-tls`);
+    rmSync(dir, { recursive: true, force: true });
+    coredumpCommand.run(parseArgs([imagesDir(NAME), '-o', dir], coredumpCommand.options));
+    const args = ['-nx', '-batch', '-iex', 'set debuginfod enabled off', '-iex', 'set pagination off', '-iex', 'set width 0', proc.exe, join(dir, `core.${proc.pid}`)];
+    VARIABLES.forEach((variable, i) => args.push('-ex', `echo @@cmd:${i}\\n`, '-ex', probe(variable)));
+    const result = await execa('gdb', args, { reject: false, timeout: 120_000 });
+    const outputs = sections(result.stdout);
+    VARIABLES.forEach((variable, i) => {
+      const ours = new Map(threadBlocks(outputs[i] ?? '').map((b) => [b.tid, b.body]));
+      for (const thread of THREADS) {
+        const body = ours.get(tidOf(proc, thread)) ?? '';
+        const value = printedValue(body);
+        if ((LIBRARY_VARIABLES as readonly string[]).includes(variable) && !touchesLibrary(proc, thread)) {
+          expect(value, `${variable} in ${thread}`).toBeUndefined();
+          continue;
+        }
+        expect(matchesProgram(proc, thread, variable, value), `${variable} in ${thread}: ${body}\n${result.stderr}`).toBe(true);
+      }
+    });
+  });
+});
