@@ -7,15 +7,20 @@
  * `criu-gdb coredump` exports shows the same values.
  * Needs `npm run build` first (npm test does it).
  */
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coredumpCommand } from '../../src/cli/commands/coredump.js';
+import { Checkpoint } from '../../src/model/checkpoint.js';
+import { serveProcess, type ProcessServer } from '../../src/rsp/server.js';
 import { parseArgs } from '../../src/views/args.js';
-import { WORK_DIR, checkpointAvailability, fact, imagesDir, loadTruth, type ProcessTruth } from '../helpers/checkpoints.js';
+import { WORK_DIR, checkpointAvailability, fact, imagesDir, loadTruth, parseAddress, type ProcessTruth } from '../helpers/checkpoints.js';
 import { gdbMatrix, warnIfUnavailable, type GdbUnderTest } from '../helpers/gdb-versions.js';
 import { gdbOnCheckpoint, liveView, threadBlocks } from '../helpers/gdb-session.js';
+import { RspClient } from '../helpers/rsp-client.js';
 
 const NAME = 'tls_values';
 const availability = checkpointAvailability(NAME);
@@ -155,5 +160,100 @@ describe.skipIf(!availability.available)(`gdb on the core exported from checkpoi
         expect(matchesProgram(proc, thread, variable, value), `${variable} in ${thread}: ${body}\n${result.stderr}`).toBe(true);
       }
     });
+  });
+});
+
+/** A defined symbol's value (an offset for a thread-local one), from readelf. */
+function symbolValue(path: string, name: string): bigint {
+  const out = execFileSync('readelf', ['-sW', path], { encoding: 'utf8' });
+  const m = new RegExp(`^\\s*\\d+:\\s+([0-9a-f]+)\\s+\\d+\\s+\\w+\\s+\\w+\\s+\\w+\\s+\\d+\\s+${name}(@|$)`, 'm').exec(out);
+  if (!m) throw new Error(`${path}: no symbol ${name}`);
+  return BigInt(`0x${m[1]}`);
+}
+
+/**
+ * The dynamic linker's link maps of the process, by object path: walked from `_r_debug` (its address from
+ * readelf and the live load base of ld.so) through the public part of `struct link_map` (<link.h>:
+ * l_addr, l_name, l_ld, l_next). The executable's has an empty name.
+ */
+function linkMaps(checkpoint: Checkpoint, proc: ProcessTruth): Map<string, bigint> {
+  const memory = checkpoint.process(proc.pid).memory();
+  const word = (address: bigint): bigint => memory.readExact(address, 8).readBigUInt64LE(0);
+  const ldso = proc.maps.find((m) => /\/ld-linux-x86-64\.so\.2$/.test(m.name) && parseAddress(m.offset) === 0n);
+  if (!ldso) throw new Error('no ld.so mapping');
+  const rDebug = parseAddress(ldso.start) + symbolValue(ldso.name, '_r_debug');
+  const maps = new Map<string, bigint>();
+  for (let map = word(rDebug + 8n), steps = 0; map !== 0n && steps < 64; map = word(map + 24n), steps++) {
+    const name = memory.readExact(word(map + 8n), 256);
+    maps.set(name.subarray(0, name.indexOf(0)).toString('utf8'), map);
+  }
+  return maps;
+}
+
+describe.skipIf(!availability.available || !checkpointAvailability('static_prog').available)('the stub answering qGetTLSAddr', () => {
+  let dir: string;
+  const checkpoints: Checkpoint[] = [];
+  const servers: ProcessServer[] = [];
+  const serve = async (name: 'tls_values' | 'static_prog'): Promise<{ client: RspClient; checkpoint: Checkpoint; proc: ProcessTruth }> => {
+    const proc = loadTruth(name).processes[0]!;
+    const checkpoint = Checkpoint.open(imagesDir(name));
+    checkpoints.push(checkpoint);
+    const server = await serveProcess(checkpoint, proc.pid, join(dir, `${name}-${servers.length}.sock`));
+    servers.push(server);
+    return { client: await RspClient.connect(server.socketPath), checkpoint, proc };
+  };
+  const ask = async (client: RspClient, packet: string): Promise<string> => {
+    client.send(packet);
+    return (await client.until(/^(E|[0-9a-f]+$)/)).at(-1)!;
+  };
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'criu-gdb-tls-'));
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.close();
+    for (const checkpoint of checkpoints) checkpoint.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives the address the program printed, or an error for a block the thread never allocated', async () => {
+    const { client, checkpoint, proc } = await serve(NAME);
+    const maps = linkMaps(checkpoint, proc);
+    const libc = [...maps.keys()].find((path) => /\/libc\.so\.6$/.test(path))!;
+    const library = fact(proc, 'library.path');
+    const cases = [
+      { variable: 'errno', linkMap: maps.get(libc)!, offset: symbolValue(libc, 'errno') },
+      { variable: 'tls_counter', linkMap: maps.get('')!, offset: symbolValue(proc.exe, 'tls_counter') },
+      { variable: 'lib_tls_value', linkMap: maps.get(library)!, offset: symbolValue(library, 'lib_tls_value') },
+    ];
+    for (const thread of THREADS) {
+      const tid = tidOf(proc, thread);
+      for (const { variable, linkMap, offset } of cases) {
+        const reply = await ask(client, `qGetTLSAddr:p${proc.pid.toString(16)}.${tid.toString(16)},${offset.toString(16)},${linkMap.toString(16)}`);
+        if (variable === 'lib_tls_value' && !touchesLibrary(proc, thread)) {
+          expect(reply, `${variable} in ${thread}`).toMatch(new RegExp(`^E\\.thread ${tid} has not allocated its thread-local storage of TLS module \\d+ yet$`));
+        } else {
+          expect(`0x${reply}`, `${variable} in ${thread}`).toBe(fact(proc, `thread.${thread}.${variable}.addr`));
+        }
+      }
+    }
+    client.close();
+  });
+
+  it('answers malformed requests, unknown threads and non-link-maps with an error', async () => {
+    const { client, proc } = await serve(NAME);
+    const pid = proc.pid.toString(16);
+    expect(await ask(client, 'qGetTLSAddr:zz,10,1000')).toBe('E16');
+    expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},10`)).toBe('E16');
+    expect(await ask(client, `qGetTLSAddr:p${pid}.1,10,1000`)).toBe(`E.process ${proc.pid} has no thread 1`);
+    expect(await ask(client, `qGetTLSAddr:p1.${pid},10,1000`)).toBe('E.no such process');
+    expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},10,0`)).toMatch(/^E\.cannot locate the thread-local storage of thread \d+: memory at 0x[0-9a-f]+ is unavailable: not mapped$/);
+    client.close();
+  });
+
+  it('says that a static program has no descriptors to locate TLS with', async () => {
+    const { client, proc } = await serve('static_prog');
+    const pid = proc.pid.toString(16);
+    expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},0,1000`)).toMatch(/^E\.no loaded library exports libthread_db's layout descriptors \(glibc 2\.34 and later/);
+    client.close();
   });
 });
