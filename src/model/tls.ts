@@ -160,7 +160,7 @@ export class ThreadLocalStorage {
   }
 
   private findLayout(): { layout: ThreadDbLayout } | { error: TlsError } {
-    const problems: string[] = [];
+    let libcProblem: string | undefined;
     for (const object of this.loadedObjects()) {
       try {
         const table = this.table(object.start, object.name);
@@ -170,29 +170,30 @@ export class ThreadLocalStorage {
       } catch (error) {
         if (error instanceof TlsError) return { error };
         if (!(error instanceof LookupError)) throw error;
-        problems.push(`${object.name}: ${error.message}`);
+        if (object.isLibc) libcProblem ??= `${object.name}: ${error.message}`;
       }
     }
-    const why = problems.length > 0 ? `; unreadable: ${problems[0]}` : '';
+    if (libcProblem !== undefined) {
+      return { error: new TlsError('unreadable', `libc's libthread_db layout descriptors cannot be read from the checkpoint (${libcProblem})`) };
+    }
     return {
       error: new TlsError(
         'no-descriptors',
-        `no loaded library exports libthread_db's layout descriptors (glibc 2.34 and later has them in libc.so.6; musl and static programs do not)${why}`,
+        `no loaded library exports libthread_db's layout descriptors (glibc 2.34 and later has them in libc.so.6; musl and static programs do not)`,
       ),
     };
   }
 
   /** ELF objects mapped from offset 0 of a file, libc first, each once. */
-  private loadedObjects(): { start: bigint; name: string }[] {
+  private loadedObjects(): { start: bigint; name: string; isLibc: boolean }[] {
     const seen = new Set<string>();
-    const objects: { start: bigint; name: string }[] = [];
+    const objects: { start: bigint; name: string; isLibc: boolean }[] = [];
     for (const mapping of this.process.mappings()) {
       if (mapping.kind !== 'file-private' || mapping.offset !== 0n || seen.has(mapping.name)) continue;
       seen.add(mapping.name);
-      objects.push({ start: mapping.start, name: mapping.name });
+      objects.push({ start: mapping.start, name: mapping.name, isLibc: /(^|\/)libc\.so(\.|$)/.test(mapping.name) });
     }
-    const isLibc = (name: string): boolean => /(^|\/)libc\.so(\.|$)/.test(name);
-    return [...objects.filter((o) => isLibc(o.name)), ...objects.filter((o) => !isLibc(o.name))];
+    return [...objects.filter((o) => o.isLibc), ...objects.filter((o) => !o.isLibc)];
   }
 
   private table(start: bigint, name: string): DynamicSymbolTable | undefined {

@@ -194,9 +194,9 @@ describe.skipIf(!availability.available || !checkpointAvailability('static_prog'
   let dir: string;
   const checkpoints: Checkpoint[] = [];
   const servers: ProcessServer[] = [];
-  const serve = async (name: 'tls_values' | 'static_prog'): Promise<{ client: RspClient; checkpoint: Checkpoint; proc: ProcessTruth }> => {
+  const serve = async (name: 'tls_values' | 'static_prog', root?: string): Promise<{ client: RspClient; checkpoint: Checkpoint; proc: ProcessTruth }> => {
     const proc = loadTruth(name).processes[0]!;
-    const checkpoint = Checkpoint.open(imagesDir(name));
+    const checkpoint = Checkpoint.open(imagesDir(name), root === undefined ? {} : { root });
     checkpoints.push(checkpoint);
     const server = await serveProcess(checkpoint, proc.pid, join(dir, `${name}-${servers.length}.sock`));
     servers.push(server);
@@ -247,6 +247,16 @@ describe.skipIf(!availability.available || !checkpointAvailability('static_prog'
     expect(await ask(client, `qGetTLSAddr:p${pid}.1,10,1000`)).toBe(`E.process ${proc.pid} has no thread 1`);
     expect(await ask(client, `qGetTLSAddr:p1.${pid},10,1000`)).toBe('E.no such process');
     expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},10,0`)).toMatch(/^E\.cannot locate the thread-local storage of thread \d+: memory at 0x[0-9a-f]+ is unavailable: not mapped$/);
+    client.close();
+  });
+
+  it('says so when libc itself is not in the root, rather than guessing', async () => {
+    const root = mkdtempSync(join(dir, 'empty-root-'));
+    const { client, proc } = await serve(NAME, root);
+    const pid = proc.pid.toString(16);
+    expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},10,1000`)).toMatch(
+      /^E\.libc's libthread_db layout descriptors cannot be read from the checkpoint \(\S*\/libc\.so\.6: memory at 0x[0-9a-f]+ is unavailable: .*\)$/,
+    );
     client.close();
   });
 
