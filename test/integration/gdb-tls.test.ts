@@ -4,7 +4,8 @@
  * same gdb showed on the live process and what the program itself printed (values and addresses). Threads
  * that never touched the library get an error, as live gdb gives, never a value. gdb before 17 asks the
  * stub (qGetTLSAddr); gdb 17 and later locate glibc's TLS themselves. gdb on the core that
- * `criu-gdb coredump` exports shows the same values.
+ * `criu-gdb coredump` exports shows the same values. A musl program (no libthread_db descriptors) and a
+ * static one get an error from the stub; gdb 18 locates musl's TLS itself, as it does live.
  * Needs `npm run build` first (npm test does it).
  */
 import { execFileSync } from 'node:child_process';
@@ -138,6 +139,37 @@ for (const gdb of gdbMatrix()) {
   });
 }
 
+const musl = checkpointAvailability('tls_musl');
+if (!musl.available) console.warn(`skipping the musl TLS tests: ${musl.reason}`);
+
+for (const gdb of gdbMatrix()) {
+  describe.skipIf(!musl.available || !gdb.available)(`${gdb.label}: thread-local storage of a musl program (tls_musl)`, () => {
+    it('shows what live gdb showed: a value where gdb locates musl TLS itself, else an error, never a guess', { timeout: 180_000 }, async () => {
+      const proc = loadTruth('tls_musl').processes[0]!;
+      const command = 'thread apply all -c p tls_musl_value';
+      const run = await gdbOnCheckpoint(imagesDir('tls_musl'), [command], { gdb: gdb.command });
+      const ours = new Map(threadBlocks(run.text).map((b) => [b.tid, b.body]));
+      // Without libthread_db (musl), live gdb names threads `LWP N "name"`; threadBlocks wants `(LWP N)`.
+      const live = (liveView(proc, gdb).probes?.[command] ?? '').replace(/^(Thread \d+ )\(LWP (\d+)( "[^"]*")?\):$/gm, '$1(Thread (LWP $2)$3):');
+      const theirs = new Map(threadBlocks(live).map((b) => [b.tid, b.body]));
+      expect(theirs.size, live).toBe(2);
+      for (const thread of ['main', 'worker']) {
+        const tid = tidOf(proc, thread);
+        const liveValue = printedValue(theirs.get(tid) ?? '');
+        const value = printedValue(ours.get(tid) ?? '');
+        if (liveValue === undefined) {
+          expect(theirs.get(tid)).toMatch(/Cannot find thread-local variables on this target/);
+          expect(value, `${thread}: ${ours.get(tid)}`).toBeUndefined();
+          expect(ours.get(tid)).toMatch(/Cannot find thread-local storage for Thread \d+\.\d+, executable file \S*tls_musl:\s+Remote target failed to process qGetTLSAddr request/);
+        } else {
+          expect(liveValue).toBe(fact(proc, `thread.${thread}.tls_musl_value`));
+          expect(value, `${thread}: ${ours.get(tid)}\n${run.stderr}`).toBe(liveValue);
+        }
+      }
+    });
+  });
+}
+
 describe.skipIf(!availability.available)(`gdb on the core exported from checkpoint ${NAME}`, () => {
   it('shows the same errno and __thread values', { timeout: 300_000 }, async () => {
     const proc = loadTruth(NAME).processes[0]!;
@@ -194,7 +226,7 @@ describe.skipIf(!availability.available || !checkpointAvailability('static_prog'
   let dir: string;
   const checkpoints: Checkpoint[] = [];
   const servers: ProcessServer[] = [];
-  const serve = async (name: 'tls_values' | 'static_prog', root?: string): Promise<{ client: RspClient; checkpoint: Checkpoint; proc: ProcessTruth }> => {
+  const serve = async (name: 'tls_values' | 'static_prog' | 'tls_musl', root?: string): Promise<{ client: RspClient; checkpoint: Checkpoint; proc: ProcessTruth }> => {
     const proc = loadTruth(name).processes[0]!;
     const checkpoint = Checkpoint.open(imagesDir(name), root === undefined ? {} : { root });
     checkpoints.push(checkpoint);
@@ -256,6 +288,15 @@ describe.skipIf(!availability.available || !checkpointAvailability('static_prog'
     const pid = proc.pid.toString(16);
     expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},10,1000`)).toMatch(
       /^E\.libc's libthread_db layout descriptors cannot be read from the checkpoint \(\S*\/libc\.so\.6: memory at 0x[0-9a-f]+ is unavailable: .*\)$/,
+    );
+    client.close();
+  });
+
+  it.skipIf(!musl.available)('says that a musl program has no descriptors to locate TLS with', async () => {
+    const { client, proc } = await serve('tls_musl');
+    const pid = proc.pid.toString(16);
+    expect(await ask(client, `qGetTLSAddr:p${pid}.${pid},0,1000`)).toBe(
+      "E.no loaded library exports libthread_db's layout descriptors (glibc 2.34 and later has them in libc.so.6; musl and static programs do not)",
     );
     client.close();
   });

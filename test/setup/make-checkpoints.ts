@@ -45,6 +45,8 @@ interface ProgramSpec {
   library?: string;
   /** Extra gcc flags after the source (libraries to link, e.g. -ldl). */
   linkFlags?: string[];
+  /** A C compiler other than gcc (`musl-gcc`); without it on PATH the checkpoint is marked unavailable. */
+  compiler?: string;
   incremental?: boolean;
 }
 
@@ -75,6 +77,7 @@ const PROGRAMS: readonly ProgramSpec[] = [
       'info sharedlibrary',
     ],
   },
+  { name: 'tls_musl', compiler: 'musl-gcc', flags: ['-pthread'], processes: 1, gdbProbes: ['thread apply all -c p tls_musl_value'] },
 ];
 
 /** Debian's interpreter, whose gdb extension (py-bt) comes with python3.11-dbg. */
@@ -171,7 +174,7 @@ function compile(spec: ProgramSpec): { binary: string; args: string[]; scriptArg
   if (spec.language === 'python') return { binary: PYTHON, args: [], scriptArgs: [source] };
   const binary = join(BIN_DIR, spec.name);
   const args = ['-O0', '-g', '-Wall', '-Wextra', ...spec.flags, '-o', binary, source, ...(spec.linkFlags ?? [])];
-  run(spec.language === 'c++' ? 'g++' : 'gcc', args);
+  run(spec.compiler ?? (spec.language === 'c++' ? 'g++' : 'gcc'), args);
   return { binary, args, scriptArgs: [] };
 }
 
@@ -182,6 +185,11 @@ function compileLibrary(spec: ProgramSpec): string | undefined {
   const library = join(BIN_DIR, `lib${spec.library}.so`);
   run('gcc', ['-O0', '-g', '-Wall', '-Wextra', '-shared', '-fPIC', '-o', library, source]);
   return library;
+}
+
+/** Whether `command` is an executable on PATH. */
+function onPath(command: string): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 async function waitForFile(path: string, timeoutMs: number): Promise<void> {
@@ -201,6 +209,14 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     const reason =
       'the kernel has no soft-dirty page tracking (CONFIG_MEM_SOFT_DIRTY; `criu check --feature mem_dirty_track` fails), ' +
       'so `criu pre-dump` aborts and `criu dump --track-mem --prev-images-dir` is refused';
+    writeFileSync(join(dir, UNAVAILABLE_FILE), `${JSON.stringify({ reason }, null, 1)}\n`);
+    writeStamp(dir, hash);
+    log(`${spec.name}: NOT MADE: ${reason}`);
+    return;
+  }
+
+  if (spec.compiler !== undefined && !onPath(spec.compiler)) {
+    const reason = `${spec.compiler} is not installed (test/setup/prepare-tests.sh installs it with musl-tools)`;
     writeFileSync(join(dir, UNAVAILABLE_FILE), `${JSON.stringify({ reason }, null, 1)}\n`);
     writeStamp(dir, hash);
     log(`${spec.name}: NOT MADE: ${reason}`);

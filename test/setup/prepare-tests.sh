@@ -45,6 +45,14 @@ if ! dpkg -s libc6-dbg >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libc6-dbg >/dev/null
 fi
 
+# tls_musl is linked with musl (musl-gcc): thread-local storage of a libc without libthread_db descriptors.
+if ! command -v musl-gcc >/dev/null 2>&1; then
+  echo "prepare-tests: installing musl-tools" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null ||
+    echo "prepare-tests: warning: musl-tools could not be installed; the musl TLS tests will be skipped" >&2
+fi
+
 # The build-id tests run a real debuginfod server on the loopback address.
 if ! command -v debuginfod >/dev/null 2>&1; then
   echo "prepare-tests: installing debuginfod" >&2
