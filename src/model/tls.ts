@@ -57,6 +57,9 @@ const THREAD_AREA_GS = 26;
 const NO_TLS_OFFSET = 0n;
 const FORCED_DYNAMIC_TLS_OFFSET = -1n;
 
+/** Longest module path read for a message. */
+const MAX_MODULE_NAME = 4096;
+
 /** Most slotinfo list entries walked (each holds 64 or more modules). */
 const MAX_SLOTINFO_LISTS = 1 << 16;
 
@@ -270,6 +273,24 @@ export class ThreadLocalStorage {
     }
     const staticOffset = BigInt.asIntN(64, fetch(read, d.linkMapTlsOffset, S.linkMapTlsOffset, map, 0n));
     if (staticOffset !== NO_TLS_OFFSET && staticOffset !== FORCED_DYNAMIC_TLS_OFFSET) return BigInt.asUintN(64, threadPointer - staticOffset);
-    throw new TlsError('not-allocated', `thread ${tid} has not allocated its thread-local storage of TLS module ${modid} yet`);
+    throw new TlsError('not-allocated', `thread ${tid} has not allocated its thread-local storage of ${this.moduleName(map, modid)} yet`);
+  }
+
+  /**
+   * The path of the module whose link map is at `map`, from `l_name` (the second word of the public part of
+   * `struct link_map`, <link.h>), for messages; `TLS module N` when it cannot be read.
+   */
+  private moduleName(map: bigint, modid: bigint): string {
+    const fallback = `TLS module ${modid}`;
+    try {
+      const memory = this.process.memory();
+      const name = memory.readAvailable(memory.readExact(map + 8n, 8).readBigUInt64LE(0), MAX_MODULE_NAME);
+      const end = name.indexOf(0);
+      if (end < 0) return fallback;
+      return end === 0 ? `the executable (${fallback})` : `${name.subarray(0, end).toString('utf8')} (${fallback})`;
+    } catch (error) {
+      if (error instanceof LookupError) return fallback;
+      throw error;
+    }
   }
 }
