@@ -33,7 +33,7 @@ const PAGE_MASK = 0xfffn;
 /** Bounds that no real object reaches; they stop damaged tables from being walked forever. */
 const MAX_PROGRAM_HEADERS = 512;
 const MAX_DYNAMIC_ENTRIES = 4096;
-const MAX_CHAIN_STEPS = 1 << 20;
+const MAX_CHAIN_STEPS = 4096;
 const MAX_NAME_BYTES = 4096;
 
 /** The GNU hash of a symbol name (DT_GNU_HASH). */
@@ -156,7 +156,8 @@ export class DynamicSymbolTable {
     if (buckets === 0) return undefined;
     let index = this.read(table + 8n + BigInt((sysvHash(wanted) % buckets) * 4), 4).readUInt32LE(0);
     const chainAt = table + 8n + BigInt(buckets) * 4n;
-    for (let step = 0; index !== 0 && step <= chains; step++) {
+    for (let step = 0; index !== 0; step++) {
+      if (step >= MAX_CHAIN_STEPS) throw new LookupError(`${this.label}: the SysV hash chain of ${name} does not end`);
       if (index >= chains) return undefined;
       const symbol = this.symbolIfNamed(index, wanted, name);
       if (symbol) return symbol;

@@ -61,7 +61,7 @@ const FORCED_DYNAMIC_TLS_OFFSET = -1n;
 const MAX_MODULE_NAME = 4096;
 
 /** Most slotinfo list entries walked (each holds 64 or more modules). */
-const MAX_SLOTINFO_LISTS = 1 << 16;
+const MAX_SLOTINFO_LISTS = 4096;
 
 /** Decodes a 12-byte descriptor as libc stores it (native byte order). */
 export function decodeDescriptor(bytes: Buffer, name: string): FieldDescriptor {

@@ -77,6 +77,22 @@ describe(`dynamic symbols of ${LIBC}`, () => {
   it('finds no symbol that is not defined', () => {
     for (const name of ['_thread_db_no_such_descriptor', '', 'mallo', 'malloc_', '_rtld_global']) expect(table.lookup(name), name).toBeUndefined();
   });
+
+  it('stops at a damaged GNU hash chain that never ends, with an error', () => {
+    const gnu = BigInt(`0x${/\(GNU_HASH\)\s+0x([0-9a-f]+)/.exec(execFileSync('readelf', ['-dW', LIBC], { encoding: 'utf8' }))?.[1] ?? '0'}`);
+    expect(gnu).toBeGreaterThan(0n);
+    const read = fileAsMemory(LIBC);
+    const header = read(gnu, 16);
+    const chains = gnu + 16n + BigInt(header.readUInt32LE(8)) * 8n + BigInt(header.readUInt32LE(0)) * 4n;
+    // Once the table is loaded, every word from the chains on is a hash that matches nothing, without the end-of-chain bit.
+    let damage = false;
+    const damaged: ReadExact = (address, length) => (damage && address >= chains ? Buffer.alloc(length, 0x02) : read(address, length));
+    const table = DynamicSymbolTable.load(damaged, 0n, LIBC)!;
+    damage = true;
+    const started = Date.now();
+    expect(() => table.lookup('malloc')).toThrow(/GNU hash chain of malloc does not end/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });
 
 const work = mkdtempSync(join(tmpdir(), 'criu-gdb-tls-'));
