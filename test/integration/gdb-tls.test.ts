@@ -171,14 +171,17 @@ for (const gdb of gdbMatrix()) {
 }
 
 describe.skipIf(!availability.available)(`gdb on the core exported from checkpoint ${NAME}`, () => {
-  it('shows the same errno and __thread values', { timeout: 300_000 }, async () => {
-    const proc = loadTruth(NAME).processes[0]!;
-    const dir = join(WORK_DIR, 'coredump', `${NAME}-tls`);
+  const dir = join(WORK_DIR, 'coredump', `${NAME}-tls`);
+  beforeAll(() => {
     rmSync(dir, { recursive: true, force: true });
     coredumpCommand.run(parseArgs([imagesDir(NAME), '-o', dir], coredumpCommand.options));
+  }, 300_000);
+
+  it.each(gdbMatrix().filter((gdb) => gdb.available))('$label shows the same errno and __thread values', { timeout: 300_000 }, async (gdb) => {
+    const proc = loadTruth(NAME).processes[0]!;
     const args = ['-nx', '-batch', '-iex', 'set debuginfod enabled off', '-iex', 'set pagination off', '-iex', 'set width 0', proc.exe, join(dir, `core.${proc.pid}`)];
     VARIABLES.forEach((variable, i) => args.push('-ex', `echo @@cmd:${i}\\n`, '-ex', probe(variable)));
-    const result = await execa('gdb', args, { reject: false, timeout: 120_000 });
+    const result = await execa(gdb.command, args, { reject: false, timeout: 120_000 });
     const outputs = sections(result.stdout);
     VARIABLES.forEach((variable, i) => {
       const ours = new Map(threadBlocks(outputs[i] ?? '').map((b) => [b.tid, b.body]));
