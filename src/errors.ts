@@ -42,10 +42,30 @@ export class CheckpointError extends CriuGdbError {
 
 /** A request that the checkpoint cannot answer (unknown pid, address outside every mapping...). */
 export class LookupError extends CriuGdbError {
-  override readonly name = 'LookupError';
+  override readonly name: string = 'LookupError';
 }
 
 /** Bad command-line usage. */
 export class UsageError extends CriuGdbError {
   override readonly name = 'UsageError';
+}
+
+/** Why a thread-local variable cannot be located. */
+export type TlsErrorCode =
+  | 'no-descriptors' // no loaded object exports libthread_db's layout descriptors (musl, static, old glibc)
+  | 'bad-descriptor' // a descriptor has a form this reader does not know
+  | 'no-tls' // the module has no thread-local storage
+  | 'no-thread-pointer' // the thread's registers give no thread pointer
+  | 'not-allocated' // the thread never allocated its block of that module
+  | 'unreadable'; // the dynamic linker's or the thread's data is not in the checkpoint or is damaged
+
+/** A thread-local variable that cannot be located; `message` is one line. */
+export class TlsError extends LookupError {
+  override readonly name = 'TlsError';
+  constructor(
+    readonly code: TlsErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }

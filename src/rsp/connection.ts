@@ -26,6 +26,11 @@ function parseThreadId(text: string): { pid?: number; tid: number } | undefined 
   return undefined;
 }
 
+/** An `E.message` reply: one line, without the characters that frame packets. */
+function errorReply(message: string): string {
+  return `E.${message.replace(/[\r\n]+/g, ' ').replace(/[#$}*]/g, ' ')}`;
+}
+
 /** Slices a document for a qXfer reply: `m` + data when more follows, `l` + data at the end. */
 function xferSlice(document: Buffer, offset: number, length: number): Buffer {
   const chunk = document.subarray(offset, offset + length);
@@ -83,7 +88,7 @@ export class RspConnection {
           reply = this.dispatch(item.payload.toString('latin1'));
         } catch (error) {
           const message = error instanceof CriuGdbError ? error.message : error instanceof Error ? error.message : String(error);
-          reply = `E.${message.replace(/[#$}*]/g, ' ')}`;
+          reply = errorReply(message);
         }
         if (reply !== null) this.send(reply);
       }
@@ -213,6 +218,8 @@ export class RspConnection {
         return 'l';
       case 'qSymbol':
         return 'OK';
+      case 'qGetTLSAddr':
+        return this.threadLocalAddress(args);
       case 'qXfer':
         return this.transfer(args);
       case 'QNonStop':
@@ -226,6 +233,26 @@ export class RspConnection {
         return 'OK';
       default:
         return '';
+    }
+  }
+
+  /**
+   * `qGetTLSAddr:thread-id,offset,lm`: the address, in hex, of the thread-local variable at `offset` in the
+   * block of the module whose link map is at `lm`. A variable that cannot be located gets `E.message`
+   * (gdb shows its own "failed to process" line; the message is in `set debug remote` output).
+   */
+  private threadLocalAddress(args: string): string {
+    const [threadText = '', offsetText = '', linkMapText = ''] = args.split(',');
+    const thread = parseThreadId(threadText);
+    const offset = hexBigInt(offsetText);
+    const linkMap = hexBigInt(linkMapText);
+    if (!thread || thread.tid <= 0 || offset === undefined || linkMap === undefined) return 'E16';
+    if (thread.pid !== undefined && thread.pid !== this.target.pid) return 'E.no such process';
+    try {
+      return this.target.threadLocalAddress(thread.tid, offset, linkMap).toString(16);
+    } catch (error) {
+      if (!(error instanceof CriuGdbError)) throw error;
+      return errorReply(error.message);
     }
   }
 

@@ -1,6 +1,7 @@
-import { CriuGdbError } from '../errors.js';
+import { CriuGdbError, LookupError } from '../errors.js';
 import type { X86Registers } from '../images/registers.js';
 import type { ProcessModel } from '../model/process.js';
+import { ThreadLocalStorage } from '../model/tls.js';
 import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
 import { encodeGPacket, encodeRegister } from './registers.js';
 
@@ -25,6 +26,7 @@ interface ThreadState {
 export class ProcessTarget {
   readonly description: TargetDescription;
   private readonly threadStates = new Map<number, ThreadState>();
+  private tls: ThreadLocalStorage | undefined;
 
   constructor(readonly process: ProcessModel) {
     assertServableArch(process.arch);
@@ -109,6 +111,16 @@ export class ProcessTarget {
   /** Bytes at `address` up to the first unavailable one. */
   readMemory(address: bigint, length: number): Buffer {
     return this.process.memory().readAvailable(address, length);
+  }
+
+  /**
+   * Address of the thread-local variable at `offset` in the block of the module whose link map is at
+   * `linkMap`, for thread `tid` (qGetTLSAddr). Throws a TlsError (one line) when it cannot be located.
+   */
+  threadLocalAddress(tid: number, offset: bigint, linkMap: bigint): bigint {
+    if (!this.tids.includes(tid)) throw new LookupError(`process ${this.pid} has no thread ${tid}`);
+    this.tls ??= new ThreadLocalStorage(this.process);
+    return this.tls.address(tid, linkMap, offset);
   }
 
   /**

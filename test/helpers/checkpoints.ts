@@ -32,13 +32,19 @@ export const CHECKPOINT_NAMES = [
   'incremental',
   'cxx_values',
   'diff_subject',
+  'tls_values',
 ] as const;
 /**
  * Checkpoints of programs that an interpreter runs (Debian's python3.11): their executable has no symbols of
  * the program's own, so they are tested on their own rather than by the loops over CHECKPOINT_NAMES.
  */
 export const INTERPRETER_CHECKPOINT_NAMES = ['py_stack'] as const;
-export type CheckpointName = (typeof CHECKPOINT_NAMES)[number] | (typeof INTERPRETER_CHECKPOINT_NAMES)[number];
+/** Checkpoints of programs linked with another C library (musl), tested on their own for what differs. */
+export const OTHER_LIBC_CHECKPOINT_NAMES = ['tls_musl'] as const;
+export type CheckpointName =
+  | (typeof CHECKPOINT_NAMES)[number]
+  | (typeof INTERPRETER_CHECKPOINT_NAMES)[number]
+  | (typeof OTHER_LIBC_CHECKPOINT_NAMES)[number];
 
 /** Committed fixtures (test/fixtures/<name>), made by test/setup/make-fixtures.ts. */
 export const FIXTURE_NAMES = ['demo', 'pie-threads', 'avx512-zen4'] as const;

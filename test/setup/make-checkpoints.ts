@@ -38,6 +38,15 @@ interface ProgramSpec {
   processes: number;
   /** Extra argv after the scratch directory. */
   extraArgs?: string[];
+  /**
+   * A shared library the program loads with dlopen(): test/programs/NAME.c, built with `-shared -fPIC` into
+   * test/.work/bin/libNAME.so, whose path is passed after the scratch directory (before extraArgs).
+   */
+  library?: string;
+  /** Extra gcc flags after the source (libraries to link, e.g. -ldl). */
+  linkFlags?: string[];
+  /** A C compiler other than gcc (`musl-gcc`); without it on PATH the checkpoint is marked unavailable. */
+  compiler?: string;
   incremental?: boolean;
   /** Dump twice: `before` while running, then (after SIGUSR1 and <scratch>/ack) the stopped tree with its truth. */
   twoDumps?: boolean;
@@ -54,6 +63,24 @@ const PROGRAMS: readonly ProgramSpec[] = [
   { name: 'diff_subject', flags: ['-pthread'], processes: 1, twoDumps: true },
   { name: 'cxx_values', language: 'c++', flags: [], processes: 1, gdbProbes: ['p g_vec', 'p g_str', 'p g_shared', 'p g_map', 'info sharedlibrary'] },
   { name: 'py_stack', language: 'python', flags: [], processes: 1, gdbProbes: ['py-bt', 'info sharedlibrary'] },
+  {
+    name: 'tls_values',
+    flags: ['-pthread'],
+    linkFlags: ['-ldl'],
+    library: 'tls_values_lib',
+    processes: 1,
+    gdbProbes: [
+      'thread apply all -c p errno',
+      'thread apply all -c p tls_counter',
+      'thread apply all -c p tls_array',
+      'thread apply all -c p tls_record',
+      'thread apply all -c p tls_name',
+      'thread apply all -c p lib_tls_value',
+      'thread apply all -c p lib_tls_label',
+      'info sharedlibrary',
+    ],
+  },
+  { name: 'tls_musl', compiler: 'musl-gcc', flags: ['-pthread'], processes: 1, gdbProbes: ['thread apply all -c p tls_musl_value'] },
 ];
 
 /** Debian's interpreter, whose gdb extension (py-bt) comes with python3.11-dbg. */
@@ -87,10 +114,17 @@ function sha256(parts: (string | Buffer)[]): string {
   return hash.digest('hex');
 }
 
+/** The source of the program's dlopen()ed library, if it has one. */
+function librarySource(spec: ProgramSpec): string | undefined {
+  return spec.library === undefined ? undefined : join(PROGRAMS_DIR, `${spec.library}.c`);
+}
+
 /** Everything a checkpoint depends on, hashed. */
 function inputsHash(spec: ProgramSpec, toolVersions: string): string {
+  const library = librarySource(spec);
   const files = [
     sourceFile(spec),
+    ...(library === undefined ? [] : [library]),
     join(PROGRAMS_DIR, 'common.h'),
     join(SETUP_DIR, 'make-checkpoints.ts'),
     join(SETUP_DIR, 'lib', 'capture.ts'),
@@ -142,9 +176,23 @@ function compile(spec: ProgramSpec): { binary: string; args: string[]; scriptArg
   const source = sourceFile(spec);
   if (spec.language === 'python') return { binary: PYTHON, args: [], scriptArgs: [source] };
   const binary = join(BIN_DIR, spec.name);
-  const args = ['-O0', '-g', '-Wall', '-Wextra', ...spec.flags, '-o', binary, source];
-  run(spec.language === 'c++' ? 'g++' : 'gcc', args);
+  const args = ['-O0', '-g', '-Wall', '-Wextra', ...spec.flags, '-o', binary, source, ...(spec.linkFlags ?? [])];
+  run(spec.compiler ?? (spec.language === 'c++' ? 'g++' : 'gcc'), args);
   return { binary, args, scriptArgs: [] };
+}
+
+/** Builds the program's dlopen()ed library, if it has one; returns its path. */
+function compileLibrary(spec: ProgramSpec): string | undefined {
+  const source = librarySource(spec);
+  if (source === undefined || spec.library === undefined) return undefined;
+  const library = join(BIN_DIR, `lib${spec.library}.so`);
+  run('gcc', ['-O0', '-g', '-Wall', '-Wextra', '-shared', '-fPIC', '-o', library, source]);
+  return library;
+}
+
+/** Whether `command` is an executable on PATH. */
+function onPath(command: string): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 async function waitForFile(path: string, timeoutMs: number): Promise<void> {
@@ -170,7 +218,16 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     return;
   }
 
+  if (spec.compiler !== undefined && !onPath(spec.compiler)) {
+    const reason = `${spec.compiler} is not installed (test/setup/prepare-tests.sh installs it with musl-tools)`;
+    writeFileSync(join(dir, UNAVAILABLE_FILE), `${JSON.stringify({ reason }, null, 1)}\n`);
+    writeStamp(dir, hash);
+    log(`${spec.name}: NOT MADE: ${reason}`);
+    return;
+  }
+
   const { binary, args: compileArgs, scriptArgs } = compile(spec);
+  const library = compileLibrary(spec);
   const scratch = join(dir, 'scratch');
   mkdirSync(scratch, { recursive: true });
   const started = Date.now();
@@ -180,7 +237,7 @@ async function makeCheckpoint(spec: ProgramSpec, criu: string, hash: string, dir
     symbolSources: [sourceFile(spec)],
     binary,
     compile: compileArgs,
-    args: [...scriptArgs, scratch, ...(spec.extraArgs ?? [])],
+    args: [...scriptArgs, scratch, ...(library === undefined ? [] : [library]), ...(spec.extraArgs ?? [])],
     cwd: scratch,
     env: programEnv(spec.name),
     stdoutPath: join(dir, 'stdout.txt'),

@@ -37,6 +37,22 @@ if ! command -v g++ >/dev/null 2>&1 || [ ! -e /usr/share/gdb/auto-load/usr/bin/p
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ python3.11 python3.11-dbg >/dev/null
 fi
 
+# tls_values reads errno, whose type gdb takes from libc's debug info (libc6-dbg); the TLS descriptor test
+# checks libc's layout descriptors against the structure offsets in that debug info.
+if ! dpkg -s libc6-dbg >/dev/null 2>&1; then
+  echo "prepare-tests: installing libc6-dbg" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libc6-dbg >/dev/null
+fi
+
+# tls_musl is linked with musl (musl-gcc): thread-local storage of a libc without libthread_db descriptors.
+if ! command -v musl-gcc >/dev/null 2>&1; then
+  echo "prepare-tests: installing musl-tools" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null ||
+    echo "prepare-tests: warning: musl-tools could not be installed; the musl TLS tests will be skipped" >&2
+fi
+
 # The build-id tests run a real debuginfod server on the loopback address.
 if ! command -v debuginfod >/dev/null 2>&1; then
   echo "prepare-tests: installing debuginfod" >&2

@@ -51,6 +51,7 @@ function randomPacket(random: Random): string {
     () => `vFile:${random.pick(['open', 'pread', 'close', 'fstat', 'readlink', 'pwrite', 'unlink', 'setfs', 'bogus'])}:${[hex(), hex(), hex()].join(',')}`,
     () => `vFile:open:${Buffer.from(random.pick(['/etc/passwd', '/proc/1/mem', `/proc/${pid}/maps`, '../../x', '/proc/self/environ', 'a'.repeat(5000)])).toString('hex')},0,0`,
     () => `vCont;${random.pick(['c', 's', 'r0,1', 't'])}`,
+    () => `qGetTLSAddr:${random.pick(['p' + hex() + '.' + hex(), hex(), `p${pid.toString(16)}.${pid.toString(16)}`])},${hex()},${hex()}`,
     () => random.pick(['c', 's', 'k', 'D', '?', 'vCont?', 'vKill;1', 'qC', 'qAttached', 'qfThreadInfo', 'qsThreadInfo', 'qOffsets', 'QStartNoAckMode']),
     () => `Z0,${hex()},${hex()}`,
     () => `q${'x'.repeat(random.int(3000))}`,
