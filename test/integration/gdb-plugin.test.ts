@@ -114,6 +114,13 @@ for (const version of gdbMatrix()) {
         expect(result.stdout).toMatch(new RegExp(`process ${live.pid}`));
       }, 60_000);
 
+      it('loads with `set debug remote 1`, whose captured packets are not UTF-8', async () => {
+        const result = await gdb(['set debug remote 1', LOAD_DEMO, 'set debug remote 0', 'info inferiors', 'x/s &g_store_name']);
+        expect(result.exitCode).toBe(0);
+        expect(result.stdout).toMatch(new RegExp(`^\\* 1\\s+process ${live.pid}\\s`, 'm'));
+        expect(result.stdout).toContain('<g_store_name>:\t"criu-gdb corner shop"');
+      }, 60_000);
+
       it('has criu ps, fds, maps, info and search, and help criu lists them', async () => {
         const address = findSymbol(live, 'g_store_name').address;
         const result = await gdb([
