@@ -148,6 +148,19 @@ export class MemoryReader {
     return index ?? undefined;
   }
 
+  /**
+   * The pages files of this process's pagemap, here and in the parent checkpoints, that are cut short:
+   * each with the number of present pages it does not hold.
+   */
+  truncatedPageFiles(): { pages: string; missingPages: number }[] {
+    const found: { pages: string; missingPages: number }[] = [];
+    for (let dir: ImageDirectory | null = this.directory; dir; dir = dir.parent()) {
+      const index = this.pagemap(dir, this.pagemapImage);
+      if (index?.pages && index.pagesCutOff > 0) found.push({ pages: index.pages.label, missingPages: index.pagesCutOff });
+    }
+    return found;
+  }
+
   /** The region containing `address`, by binary search. */
   regionAt(address: bigint): MemoryRegion | undefined {
     let low = 0;
