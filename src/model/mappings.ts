@@ -1,7 +1,7 @@
 import type { MmImage, Vma } from '../images/mm.js';
 import { shmemPagemapName } from '../images/shm.js';
 import type { CheckpointContext } from './context.js';
-import type { MemoryRegion } from './memory.js';
+import { GUARD_PAGES_REASON, type MemoryRegion } from './memory.js';
 import type { Mapping } from './types.js';
 
 /** The name /proc/PID/maps shows for a mapping. */
@@ -92,6 +92,8 @@ export function regionFor(checkpoint: CheckpointContext, vma: Vma): MemoryRegion
       const source = checkpoint.contentOfFile(Number(vma.shmid));
       return source ? { start, end, content: { type: 'file', source, offset: vma.pgoff } } : unavailable(`file id ${vma.shmid} is not a regular file in the images`);
     }
+    case 'guard':
+      return { start, end, guard: true, content: { type: 'unavailable', reason: GUARD_PAGES_REASON } };
     case 'vdso':
       return { start, end, content: { type: 'private', holes: { type: 'unavailable', reason: 'vDSO page missing from the images' } } };
     default:

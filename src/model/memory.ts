@@ -47,7 +47,15 @@ export interface MemoryRegion {
   start: bigint;
   end: bigint;
   content: RegionContent;
+  /**
+   * Guard pages (MADV_GUARD_INSTALL), which CRIU records as an extra entry over the real mapping: not a
+   * mapping of their own, they make the bytes they cover unreadable.
+   */
+  guard?: boolean;
 }
+
+/** Why guard pages have no bytes. */
+export const GUARD_PAGES_REASON = 'guard pages (MADV_GUARD_INSTALL): reading them faults';
 
 /** Where the bytes of a span come from. */
 export type SpanSource =
@@ -115,6 +123,23 @@ class SpanList {
   }
 }
 
+/** The source of `span`'s bytes from `address` on. */
+function shiftedSource(span: MemorySpan, address: bigint): SpanSource {
+  const source = span.source;
+  const skip = address - span.start;
+  switch (source.type) {
+    case 'zero':
+    case 'unavailable':
+      return source;
+    case 'file':
+      return { ...source, position: source.position + skip };
+    case 'pages':
+    case 'shmem':
+    case 'parent':
+      return { ...source, position: source.position + Number(skip) };
+  }
+}
+
 function clamp(value: bigint, low: bigint, high: bigint): bigint {
   return value < low ? low : value > high ? high : value;
 }
@@ -125,6 +150,8 @@ function clamp(value: bigint, low: bigint, high: bigint): bigint {
  */
 export class MemoryReader {
   private readonly regions: readonly MemoryRegion[];
+  /** Guard ranges, in address order; never found by {@link regionAt}. */
+  private readonly guards: readonly MemoryRegion[];
   private readonly pagemaps = new Map<string, PagemapIndex | null>();
 
   constructor(
@@ -134,7 +161,9 @@ export class MemoryReader {
     private readonly pagemapImage: string,
     regions: readonly MemoryRegion[],
   ) {
-    this.regions = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const byStart = (a: MemoryRegion, b: MemoryRegion): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
+    this.regions = regions.filter((region) => !region.guard).sort(byStart);
+    this.guards = regions.filter((region) => region.guard).sort(byStart);
   }
 
   /** Pagemap `name` in `dir`, cached; undefined when absent. */
@@ -195,6 +224,24 @@ export class MemoryReader {
       const stop = region.end < to ? region.end : to;
       this.walkRegion(out, region, cursor, stop);
       cursor = stop;
+    }
+    return this.guards.length === 0 ? out.spans : this.withGuardHoles(out.spans);
+  }
+
+  /** `spans` with the bytes under guard ranges made unavailable as guard pages. */
+  private withGuardHoles(spans: readonly MemorySpan[]): MemorySpan[] {
+    const out = new SpanList();
+    for (const span of spans) {
+      let cursor = span.start;
+      for (const guard of this.guards) {
+        if (guard.end <= cursor || guard.start >= span.end) continue;
+        const from = guard.start > cursor ? guard.start : cursor;
+        const to = guard.end < span.end ? guard.end : span.end;
+        out.add(cursor, from, shiftedSource(span, cursor));
+        out.unavailable(from, to, GUARD_PAGES_REASON);
+        cursor = to;
+      }
+      out.add(cursor, span.end, shiftedSource(span, cursor));
     }
     return out.spans;
   }

@@ -31,6 +31,7 @@ export const CHECKPOINT_NAMES = [
   'resources',
   'incremental',
   'cxx_values',
+  'guard_memfd',
 ] as const;
 /**
  * Checkpoints of programs that an interpreter runs (Debian's python3.11): their executable has no symbols of
