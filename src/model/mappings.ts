@@ -79,7 +79,8 @@ export function regionFor(checkpoint: CheckpointContext, vma: Vma): MemoryRegion
       const file = checkpoint.tolerate(() => checkpoint.files().get(Number(vma.shmid)));
       if (!file || file.kind !== 'memfd' || !file.inode) return unavailable(`memfd object of file id ${vma.shmid} is not in the images`);
       if (vma.isPrivate) {
-        return { start, end, content: { type: 'private', holes: { type: 'unavailable', reason: 'untouched pages of a private memfd mapping are not read yet' } } };
+        // Pages written through the mapping are in the process pagemap; the others are the memfd's.
+        return { start, end, content: { type: 'private', holes: { type: 'shmem', image: file.inode.pagemapImage, offset: vma.pgoff } } };
       }
       return { start, end, content: { type: 'shmem', image: file.inode.pagemapImage, offset: vma.pgoff } };
     }

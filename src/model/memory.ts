@@ -30,6 +30,8 @@ export interface MemoryRead {
 export type HoleContent =
   | { type: 'zero' }
   | { type: 'file'; source: ContentSource; /** file offset of the region's start */ offset: bigint }
+  /** A shared memory object's pages (a private memfd mapping's untouched pages); `offset` as for `file`. */
+  | { type: 'shmem'; image: string; offset: bigint }
   | { type: 'unavailable'; reason: string };
 
 /** Where a mapped region's bytes come from. */
@@ -266,7 +268,7 @@ export class MemoryReader {
         this.walkPagemap(out, this.directory, content.image, content.offset - region.start, from, to, { type: 'zero' }, 'shmem', 0);
         return;
       case 'private': {
-        const holes = content.holes.type === 'file' ? { ...content.holes, offset: content.holes.offset - region.start } : content.holes;
+        const holes = content.holes.type === 'file' || content.holes.type === 'shmem' ? { ...content.holes, offset: content.holes.offset - region.start } : content.holes;
         this.walkPagemap(out, this.directory, this.pagemapImage, 0n, from, to, holes, 'pages', 0);
       }
     }
@@ -297,7 +299,7 @@ export class MemoryReader {
     for (const run of index.runsIn(from + delta, to + delta)) {
       const runStart = run.start - delta < cursor ? cursor : run.start - delta;
       const runEnd = run.end - delta < to ? run.end - delta : to;
-      walkHole(out, holes, cursor, runStart);
+      this.walkHole(out, holes, cursor, runStart);
       if (run.flags & PE_PRESENT) {
         const position = run.dataOffset + Number(runStart + delta - run.start);
         // Only whole pages of a short pages file are data.
@@ -319,7 +321,14 @@ export class MemoryReader {
       }
       cursor = runEnd;
     }
-    walkHole(out, holes, cursor, to);
+    this.walkHole(out, holes, cursor, to);
+  }
+
+  /** Pages in no run of a pagemap: `holes`, a shared memory object's pagemap for a `shmem` hole. */
+  private walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
+    if (holes.type === 'shmem') {
+      if (to > from) this.walkPagemap(out, this.directory, holes.image, holes.offset, from, to, { type: 'zero' }, 'shmem', 0);
+    } else walkHole(out, holes, from, to);
   }
 
   /** Reads `length` bytes at `address`, reporting exactly which of them the checkpoint does not hold. */
@@ -348,7 +357,7 @@ export class MemoryReader {
   }
 }
 
-function walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
+function walkHole(out: SpanList, holes: Exclude<HoleContent, { type: 'shmem' }>, from: bigint, to: bigint): void {
   if (to <= from) return;
   if (holes.type === 'zero') out.add(from, to, { type: 'zero' });
   else if (holes.type === 'unavailable') out.unavailable(from, to, holes.reason);
