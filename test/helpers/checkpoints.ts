@@ -32,6 +32,7 @@ export const CHECKPOINT_NAMES = [
   'incremental',
   'cxx_values',
   'guard_memfd',
+  'mount_ns',
 ] as const;
 /**
  * Checkpoints of programs that an interpreter runs (Debian's python3.11): their executable has no symbols of
