@@ -20,7 +20,15 @@
 import os
 import sys
 
-_here = os.path.dirname(os.path.realpath(__file__))
+
+
+def _plugin_directory():
+    """This file's directory. Not from __file__: gdb runs a sourced script in __main__, where a Python
+    script that sources this one (gdb -x loader.py) has already set __file__ to its own path."""
+    return os.path.dirname(os.path.realpath(_plugin_directory.__code__.co_filename))
+
+
+_here = _plugin_directory()
 if _here not in sys.path:
     sys.path.insert(0, _here)
 _saved_bytecode = sys.dont_write_bytecode
@@ -30,4 +38,4 @@ try:
 finally:
     sys.dont_write_bytecode = _saved_bytecode
 criu_gdb_plugin.register()
-del _here, _saved_bytecode
+del _here, _saved_bytecode, _plugin_directory

@@ -13,6 +13,9 @@ def execute(command, quiet=True):
         raise
     except gdb.error as error:
         raise gdb.GdbError(one_line(error) or "%s failed" % command)
+    except UnicodeDecodeError as error:
+        # The command ran; only its captured output is not text (`set debug remote 1` logs raw packets).
+        return error.object.decode(error.encoding, "replace")
 
 
 class Quiet:

@@ -9,7 +9,7 @@
  * - `unavailable`: bytes the checkpoint does not hold, with the reason MemoryReader would give.
  */
 import { regionFor } from '../model/mappings.js';
-import type { MemoryReader, MemoryRegion, SpanSource } from '../model/memory.js';
+import { GUARD_PAGES_REASON, type MemoryReader, type MemoryRegion, type SpanSource } from '../model/memory.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping } from '../model/types.js';
 
@@ -60,7 +60,7 @@ export function planRegion(memory: MemoryReader, region: MemoryRegion | undefine
 }
 
 /** Why guard pages are holes. */
-export const GUARD_REASON = 'guard pages (MADV_GUARD_INSTALL): reading them faults';
+export const GUARD_REASON = GUARD_PAGES_REASON;
 
 /** `spans` with the parts inside any of `guards` turned unavailable. */
 export function withGuards(spans: readonly Span[], guards: ReadonlyArray<{ start: bigint; end: bigint }>): Span[] {

@@ -104,6 +104,13 @@ export class PagemapIndex {
     readonly presentBytes: number,
   ) {}
 
+  /** Pages the pagemap lists as present that its pages file, cut short, does not hold (0 when whole or missing). */
+  get pagesCutOff(): number {
+    if (!this.pages) return 0;
+    const held = Math.floor(this.pages.size / PAGE_BYTES) * PAGE_BYTES;
+    return Math.max(0, Math.ceil((this.presentBytes - held) / PAGE_BYTES));
+  }
+
   /** Reads a pagemap image; returns undefined when it does not exist. */
   static read(dir: ImageDirectory, name: string): PagemapIndex | undefined {
     const file = dir.tryOpen(name);

@@ -1,7 +1,7 @@
 import type { MmImage, Vma } from '../images/mm.js';
 import { shmemPagemapName } from '../images/shm.js';
 import type { CheckpointContext } from './context.js';
-import type { MemoryRegion } from './memory.js';
+import { GUARD_PAGES_REASON, type MemoryRegion } from './memory.js';
 import type { Mapping } from './types.js';
 
 /** The name /proc/PID/maps shows for a mapping. */
@@ -79,7 +79,8 @@ export function regionFor(checkpoint: CheckpointContext, vma: Vma): MemoryRegion
       const file = checkpoint.tolerate(() => checkpoint.files().get(Number(vma.shmid)));
       if (!file || file.kind !== 'memfd' || !file.inode) return unavailable(`memfd object of file id ${vma.shmid} is not in the images`);
       if (vma.isPrivate) {
-        return { start, end, content: { type: 'private', holes: { type: 'unavailable', reason: 'untouched pages of a private memfd mapping are not read yet' } } };
+        // Pages written through the mapping are in the process pagemap; the others are the memfd's.
+        return { start, end, content: { type: 'private', holes: { type: 'shmem', image: file.inode.pagemapImage, offset: vma.pgoff } } };
       }
       return { start, end, content: { type: 'shmem', image: file.inode.pagemapImage, offset: vma.pgoff } };
     }
@@ -92,6 +93,8 @@ export function regionFor(checkpoint: CheckpointContext, vma: Vma): MemoryRegion
       const source = checkpoint.contentOfFile(Number(vma.shmid));
       return source ? { start, end, content: { type: 'file', source, offset: vma.pgoff } } : unavailable(`file id ${vma.shmid} is not a regular file in the images`);
     }
+    case 'guard':
+      return { start, end, guard: true, content: { type: 'unavailable', reason: GUARD_PAGES_REASON } };
     case 'vdso':
       return { start, end, content: { type: 'private', holes: { type: 'unavailable', reason: 'vDSO page missing from the images' } } };
     default:

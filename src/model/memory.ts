@@ -30,6 +30,8 @@ export interface MemoryRead {
 export type HoleContent =
   | { type: 'zero' }
   | { type: 'file'; source: ContentSource; /** file offset of the region's start */ offset: bigint }
+  /** A shared memory object's pages (a private memfd mapping's untouched pages); `offset` as for `file`. */
+  | { type: 'shmem'; image: string; offset: bigint }
   | { type: 'unavailable'; reason: string };
 
 /** Where a mapped region's bytes come from. */
@@ -47,7 +49,15 @@ export interface MemoryRegion {
   start: bigint;
   end: bigint;
   content: RegionContent;
+  /**
+   * Guard pages (MADV_GUARD_INSTALL), which CRIU records as an extra entry over the real mapping: not a
+   * mapping of their own, they make the bytes they cover unreadable.
+   */
+  guard?: boolean;
 }
+
+/** Why guard pages have no bytes. */
+export const GUARD_PAGES_REASON = 'guard pages (MADV_GUARD_INSTALL): reading them faults';
 
 /** Where the bytes of a span come from. */
 export type SpanSource =
@@ -115,6 +125,23 @@ class SpanList {
   }
 }
 
+/** The source of `span`'s bytes from `address` on. */
+function shiftedSource(span: MemorySpan, address: bigint): SpanSource {
+  const source = span.source;
+  const skip = address - span.start;
+  switch (source.type) {
+    case 'zero':
+    case 'unavailable':
+      return source;
+    case 'file':
+      return { ...source, position: source.position + skip };
+    case 'pages':
+    case 'shmem':
+    case 'parent':
+      return { ...source, position: source.position + Number(skip) };
+  }
+}
+
 function clamp(value: bigint, low: bigint, high: bigint): bigint {
   return value < low ? low : value > high ? high : value;
 }
@@ -125,6 +152,8 @@ function clamp(value: bigint, low: bigint, high: bigint): bigint {
  */
 export class MemoryReader {
   private readonly regions: readonly MemoryRegion[];
+  /** Guard ranges, in address order; never found by {@link regionAt}. */
+  private readonly guards: readonly MemoryRegion[];
   private readonly pagemaps = new Map<string, PagemapIndex | null>();
 
   constructor(
@@ -134,7 +163,9 @@ export class MemoryReader {
     private readonly pagemapImage: string,
     regions: readonly MemoryRegion[],
   ) {
-    this.regions = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const byStart = (a: MemoryRegion, b: MemoryRegion): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
+    this.regions = regions.filter((region) => !region.guard).sort(byStart);
+    this.guards = regions.filter((region) => region.guard).sort(byStart);
   }
 
   /** Pagemap `name` in `dir`, cached; undefined when absent. */
@@ -146,6 +177,19 @@ export class MemoryReader {
       this.pagemaps.set(key, index);
     }
     return index ?? undefined;
+  }
+
+  /**
+   * The pages files of this process's pagemap, here and in the parent checkpoints, that are cut short:
+   * each with the number of present pages it does not hold.
+   */
+  truncatedPageFiles(): { pages: string; missingPages: number }[] {
+    const found: { pages: string; missingPages: number }[] = [];
+    for (let dir: ImageDirectory | null = this.directory; dir; dir = dir.parent()) {
+      const index = this.pagemap(dir, this.pagemapImage);
+      if (index?.pages && index.pagesCutOff > 0) found.push({ pages: index.pages.label, missingPages: index.pagesCutOff });
+    }
+    return found;
   }
 
   /** The region containing `address`, by binary search. */
@@ -183,6 +227,24 @@ export class MemoryReader {
       this.walkRegion(out, region, cursor, stop);
       cursor = stop;
     }
+    return this.guards.length === 0 ? out.spans : this.withGuardHoles(out.spans);
+  }
+
+  /** `spans` with the bytes under guard ranges made unavailable as guard pages. */
+  private withGuardHoles(spans: readonly MemorySpan[]): MemorySpan[] {
+    const out = new SpanList();
+    for (const span of spans) {
+      let cursor = span.start;
+      for (const guard of this.guards) {
+        if (guard.end <= cursor || guard.start >= span.end) continue;
+        const from = guard.start > cursor ? guard.start : cursor;
+        const to = guard.end < span.end ? guard.end : span.end;
+        out.add(cursor, from, shiftedSource(span, cursor));
+        out.unavailable(from, to, GUARD_PAGES_REASON);
+        cursor = to;
+      }
+      out.add(cursor, span.end, shiftedSource(span, cursor));
+    }
     return out.spans;
   }
 
@@ -206,7 +268,7 @@ export class MemoryReader {
         this.walkPagemap(out, this.directory, content.image, content.offset - region.start, from, to, { type: 'zero' }, 'shmem', 0);
         return;
       case 'private': {
-        const holes = content.holes.type === 'file' ? { ...content.holes, offset: content.holes.offset - region.start } : content.holes;
+        const holes = content.holes.type === 'file' || content.holes.type === 'shmem' ? { ...content.holes, offset: content.holes.offset - region.start } : content.holes;
         this.walkPagemap(out, this.directory, this.pagemapImage, 0n, from, to, holes, 'pages', 0);
       }
     }
@@ -237,7 +299,7 @@ export class MemoryReader {
     for (const run of index.runsIn(from + delta, to + delta)) {
       const runStart = run.start - delta < cursor ? cursor : run.start - delta;
       const runEnd = run.end - delta < to ? run.end - delta : to;
-      walkHole(out, holes, cursor, runStart);
+      this.walkHole(out, holes, cursor, runStart);
       if (run.flags & PE_PRESENT) {
         const position = run.dataOffset + Number(runStart + delta - run.start);
         // Only whole pages of a short pages file are data.
@@ -259,7 +321,14 @@ export class MemoryReader {
       }
       cursor = runEnd;
     }
-    walkHole(out, holes, cursor, to);
+    this.walkHole(out, holes, cursor, to);
+  }
+
+  /** Pages in no run of a pagemap: `holes`, a shared memory object's pagemap for a `shmem` hole. */
+  private walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
+    if (holes.type === 'shmem') {
+      if (to > from) this.walkPagemap(out, this.directory, holes.image, holes.offset, from, to, { type: 'zero' }, 'shmem', 0);
+    } else walkHole(out, holes, from, to);
   }
 
   /** Reads `length` bytes at `address`, reporting exactly which of them the checkpoint does not hold. */
@@ -288,7 +357,7 @@ export class MemoryReader {
   }
 }
 
-function walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
+function walkHole(out: SpanList, holes: Exclude<HoleContent, { type: 'shmem' }>, from: bigint, to: bigint): void {
   if (to <= from) return;
   if (holes.type === 'zero') out.add(from, to, { type: 'zero' });
   else if (holes.type === 'unavailable') out.unavailable(from, to, holes.reason);

@@ -5,6 +5,7 @@ import type { Credentials } from '../images/creds.js';
 import { readFdinfo } from '../images/fdinfo.js';
 import { readFs } from '../images/fs.js';
 import { readIds, type TaskKobjIds } from '../images/ids.js';
+import { readMountpoints, type MountEntry } from '../images/mnt.js';
 import { readMm, type MmImage, type Vma } from '../images/mm.js';
 import type { PstreeItem } from '../images/pstree.js';
 import type { Rlimit } from '../images/rlimits.js';
@@ -171,6 +172,16 @@ export class ProcessModel {
       this.idsImage = fromImage ?? this.coreIfPresent(this.pid)?.ids ?? null;
     }
     return this.idsImage ?? undefined;
+  }
+
+  /**
+   * The mounts of the process's mount namespace as CRIU dumped them (mountpoints-NSID.img, written when the
+   * tree has a mount namespace of its own); undefined when the images have none.
+   */
+  mounts(): MountEntry[] | undefined {
+    const nsId = this.ids()?.mntNsId;
+    if (nsId === undefined) return undefined;
+    return this.checkpoint.tolerate(() => readMountpoints(this.checkpoint.dir, nsId));
   }
 
   /** mm-PID.img: mappings, auxv and the argument and environment bounds. */

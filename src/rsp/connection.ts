@@ -128,14 +128,15 @@ export class RspConnection {
         return 'OK';
       case 'k':
         return null;
-      case 'G':
-      case 'P':
-      case 'M':
-      case 'X':
       case 'c':
       case 'C':
       case 's':
       case 'S':
+        return this.refuseResumption();
+      case 'G':
+      case 'P':
+      case 'M':
+      case 'X':
       case 'i':
       case 'I':
       case 'R':
@@ -158,6 +159,17 @@ export class RspConnection {
   private stopReply(): string {
     const signal = this.target.stopSignal().toString(16).padStart(2, '0');
     return `T${signal}thread:p${this.target.pid.toString(16)}.${this.currentThread.toString(16)};`;
+  }
+
+  /**
+   * A request to run (`c`, `s`, `vCont;...`). gdb sends it only after telling the user or front-end that the
+   * process runs, and reads the reply as a stop: an error reply becomes a stop by "signal 0". So the process
+   * stops at once where it was, with the `replaylog` reason (end of recorded history; MI
+   * `reason="no-history"`): a checkpoint has no future to run into. The plugin refuses the CLI commands first.
+   */
+  private refuseResumption(): null {
+    this.send(`T00replaylog:end;thread:p${this.target.pid.toString(16)}.${this.currentThread.toString(16)};`);
+    return null;
   }
 
   private setThread(text: string): string {
@@ -290,6 +302,7 @@ export class RspConnection {
   private vPacket(packet: string): Reply {
     if (packet.startsWith('vFile:')) return this.files.handle(packet.slice('vFile:'.length));
     if (packet === 'vCont?') return 'vCont;c;C;s;S';
+    if (packet.startsWith('vCont;')) return this.refuseResumption();
     if (packet.startsWith('vCont') || packet.startsWith('vRun') || packet.startsWith('vAttach')) return READ_ONLY;
     if (packet.startsWith('vKill')) return 'OK';
     if (packet === 'vMustReplyEmpty') return '';

@@ -76,7 +76,7 @@ function statFile(process: ProcessModel, thread: ThreadModel | undefined): Buffe
   const rtPriority = core?.thread?.schedPriority ?? 0;
   // The kernel shows prio - 100: 20 + nice for normal tasks, -1 - rt_priority for real-time ones.
   const priority = policy === 1 || policy === 2 ? -1 - rtPriority : 20 + nice;
-  const mappings = process.checkpoint.tolerate(() => process.mappings()) ?? [];
+  const mappings = (process.checkpoint.tolerate(() => process.mappings()) ?? []).filter((m) => m.kind !== 'guard');
   const vsize = mappings.reduce((sum, m) => sum + (m.end - m.start), 0n);
   let rss = 0;
   for (const m of mappings) {
@@ -177,6 +177,8 @@ function smapsFile(process: ProcessModel): Buffer {
   const vmas = process.mm().vmas;
   const out: string[] = [];
   mappings.forEach((mapping, i) => {
+    // Guard pages (MADV_GUARD_INSTALL) are no mapping of their own in /proc, only CRIU lists them apart.
+    if (mapping.kind === 'guard') return;
     const vma = vmas[i];
     const pages = process.checkpoint.tolerate(() => process.coverage(mapping));
     const held = pages ? pages.present + pages.inParent + pages.lazy : 0;
@@ -204,7 +206,13 @@ function smapsFile(process: ProcessModel): Buffer {
 export function procFileContent(process: ProcessModel, rest: string): Buffer | undefined {
   switch (rest) {
     case 'maps':
-      return Buffer.from(process.mappings().map((m) => `${mapsLine(m)}\n`).join(''));
+      return Buffer.from(
+        process
+          .mappings()
+          .filter((m) => m.kind !== 'guard')
+          .map((m) => `${mapsLine(m)}\n`)
+          .join(''),
+      );
     case 'cmdline': {
       const argv = process.cmdline();
       return argv ? Buffer.from(argv.map((a) => `${a}\0`).join('')) : undefined;

@@ -18,7 +18,7 @@ const options = [
   { name: 'ps-tree-env', value: false, help: 'the process tree with each environment (read from memory)' },
   { name: 'files', value: false, help: 'open files of each process (with the process tree)' },
   { name: 'sockets', value: false, help: 'open sockets of each process (with the process tree)' },
-  { name: 'mounts', value: false, help: "the container's mounts (spec.dump)" },
+  { name: 'mounts', value: false, help: "the container's mounts (spec.dump), else the mounts CRIU dumped (mountpoints-N.img)" },
   { name: 'stats', value: false, help: "CRIU's dump statistics (stats-dump)" },
   { name: 'metadata', value: false, help: "the pod, namespace and the spec's annotations" },
   { name: 'all', value: false, help: 'everything above' },
@@ -83,6 +83,12 @@ function isSocket(fd: FdModel): boolean {
 
 function stateName(state: string): string {
   return state.charAt(0).toUpperCase() + state.slice(1);
+}
+
+/** The mounts CRIU dumped for the root process's mount namespace, in the form of spec.dump's; none without. */
+function dumpedMounts(checkpoint: Checkpoint): ContainerMount[] {
+  const mounts = checkpoint.rootProcess.mounts() ?? [];
+  return mounts.map((m) => ({ destination: m.mountpoint, type: m.type, source: m.source, options: m.options === '' ? [] : m.options.split(',') }));
 }
 
 function processTree(checkpoint: Checkpoint, w: Wanted): InspectProcess[] {
@@ -248,7 +254,9 @@ export const inspectView = defineView({
   description: [
     'Shows a container checkpoint as checkpointctl inspect does: the container, then what the options',
     'ask for. --files and --sockets attach each process open files and sockets to the process tree;',
-    '--mounts lists the mounts of spec.dump; --stats reads stats-dump. --json prints all of it as JSON.',
+    '--mounts lists the mounts of spec.dump, or for a plain dump those of the mount namespace CRIU dumped',
+    '(mountpoints-N.img, written when the tree has a mount namespace of its own); --stats reads stats-dump.',
+    '--json prints all of it as JSON.',
   ].join('\n'),
   options,
   operands: { max: 0 },
@@ -268,7 +276,7 @@ export const inspectView = defineView({
       }
     }
     if (w.tree) record.processTree = processTree(checkpoint, w);
-    if (w.mounts) record.mounts = record.container?.mounts ?? [];
+    if (w.mounts) record.mounts = record.container?.mounts ?? dumpedMounts(checkpoint);
     return { record, wanted: w };
   },
   json: ({ record, wanted: w }) => (!w.metadata && record.container ? { ...record, container: { ...record.container, annotations: {} } } : record),

@@ -68,6 +68,9 @@ export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest)
   const processes = request.pid === undefined ? [...checkpoint.processes] : [checkpoint.process(request.pid)];
   const matches: SearchMatch[] = [];
   for (const process of processes) {
+    for (const cut of process.memory().truncatedPageFiles()) {
+      checkpoint.warn(`search: ${cut.pages} is truncated: ${cut.missingPages} pages were not searched`);
+    }
     const left = limit - matches.length;
     // One more than wanted tells whether the limit cut the search short.
     for (const match of searchMemory(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch })) matches.push(match);
@@ -94,10 +97,21 @@ export function matchRecord(match: SearchMatch): SearchMatchRecord {
   };
 }
 
+/** Longest match shown whole in the text context column; longer ones show their start and their length. */
+export const SHOWN_MATCH_BYTES = 64;
+
+/** The context column: the context, with a match longer than {@link SHOWN_MATCH_BYTES} cut to its start and `…(N bytes)`. */
+function shownContext(match: SearchMatch): string {
+  if (match.length <= SHOWN_MATCH_BYTES) return printable(match.context);
+  const at = Number(match.address - match.contextStart);
+  const end = at + match.length;
+  return `${printable(match.context.subarray(0, at + SHOWN_MATCH_BYTES))}…(${match.length} bytes)${printable(match.context.subarray(end))}`;
+}
+
 /** One line per match: `PID 0xADDRESS  MAPPING  |context|`, then a note when the limit was reached. */
 export function formatMatches(result: SearchResult, limit: number): string {
   if (result.matches.length === 0) return 'no matches';
-  const lines = result.matches.map((m) => `${m.pid} ${hexAddress(m.address)}  ${m.mappingName || '[anon]'}  |${printable(m.context)}|`);
+  const lines = result.matches.map((m) => `${m.pid} ${hexAddress(m.address)}  ${m.mappingName || '[anon]'}  |${shownContext(m)}|`);
   if (result.truncated) lines.push(`(stopped after ${limit} matches; raise --limit for more)`);
   return lines.join('\n');
 }
@@ -122,7 +136,8 @@ export const searchView = defineView({
     'and the pages of mapped files. Only bytes the checkpoint holds are searched. A regular expression',
     'matches bytes as Latin-1 text: \\xNN is byte NN. Prints one line per match:',
     '  PID ADDRESS  MAPPING  |context|',
-    "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'.",
+    "ADDRESS is 0x hex, usable in gdb as 'x/s ADDRESS'. A match longer than 64 bytes shows its first 64",
+    'bytes and its length, "…(N bytes)"; --json has it whole.',
   ].join('\n'),
   options,
   operands: { max: 1, rest: true },

@@ -33,6 +33,8 @@ export const CHECKPOINT_NAMES = [
   'cxx_values',
   'diff_subject',
   'tls_values',
+  'guard_memfd',
+  'mount_ns',
 ] as const;
 /**
  * Checkpoints of programs that an interpreter runs (Debian's python3.11): their executable has no symbols of

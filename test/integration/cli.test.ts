@@ -120,6 +120,20 @@ describe('criu-gdb maps, fds, info, read', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/\?\? \?\? \?\? \?\?/);
     expect(result.stdout).toContain(`unavailable ${vvar.start}-0x${(parseAddress(vvar.start) + 8n).toString(16)}: the kernel vvar area is never dumped`);
   });
+
+  it('read --json writes ?? in "hex" for the bytes the checkpoint does not hold, never 00', async () => {
+    const vvar = live.maps.find((m) => m.name === '[vvar]')!;
+    const start = parseAddress(vvar.start) - 8n;
+    const result = await criuGdb('read', demo, '--json', `0x${start.toString(16)}`, '16');
+    expect(result.exitCode).toBe(0);
+    const json = JSON.parse(result.stdout) as { hex: string; length: number; unavailable: { start: string; end: string }[] };
+    expect(json.length).toBe(16);
+    expect(json.hex).toHaveLength(32);
+    // The 8 bytes before [vvar] are held (hex digits), the 8 in it are not (??).
+    expect(json.hex.slice(0, 16)).toMatch(/^[0-9a-f]{16}$/);
+    expect(json.hex.slice(16)).toBe('??'.repeat(8));
+    expect(json.unavailable).toEqual([expect.objectContaining({ start: vvar.start })]);
+  });
 });
 
 describe('errors and exit statuses', { timeout: 60_000 }, () => {

@@ -38,6 +38,8 @@ interface GdbOptions {
   plugin?: boolean;
   /** Pass -nx (default true). */
   nx?: boolean;
+  /** More gdb arguments, after the commands. */
+  extraArgs?: readonly string[];
 }
 
 /** Runs gdb in batch mode with the plugin and `commands` as -ex arguments. */
@@ -48,6 +50,7 @@ function gdbArgs(commands: readonly string[], options: GdbOptions = {}): string[
     '-batch',
     ...(options.plugin === false ? [] : ['-iex', `source ${PLUGIN}`]),
     ...commands.flatMap((command) => ['-ex', command]),
+    ...(options.extraArgs ?? []),
   ];
 }
 
@@ -112,6 +115,24 @@ for (const version of gdbMatrix()) {
         const result = await gdb([`source ${PLUGIN}`, LOAD_DEMO, 'info inferiors'], { cwd: '/' });
         expect(result.exitCode).toBe(0);
         expect(result.stdout).toMatch(new RegExp(`process ${live.pid}`));
+      }, 60_000);
+
+      it('loads with `set debug remote 1`, whose captured packets are not UTF-8', async () => {
+        const result = await gdb(['set debug remote 1', LOAD_DEMO, 'set debug remote 0', 'info inferiors', 'x/s &g_store_name']);
+        expect(result.exitCode).toBe(0);
+        expect(result.stdout).toMatch(new RegExp(`^\\* 1\\s+process ${live.pid}\\s`, 'm'));
+        expect(result.stdout).toContain('<g_store_name>:\t"criu-gdb corner shop"');
+      }, 60_000);
+
+      it('loads when a Python script sources it: gdb -x script.py, and gdb.execute from Python', async () => {
+        const dir = scratchDir('criu-gdb-loader-');
+        const loader = join(dir, 'loader.py');
+        writeFileSync(loader, `import gdb\ngdb.execute("source ${PLUGIN}")\ngdb.execute("${LOAD_DEMO}")\ngdb.execute("info inferiors")\n`);
+        for (const args of [['-x', loader], ['-ex', `python exec(open("${loader}").read())`]]) {
+          const result = await gdb([], { plugin: false, cwd: dir, extraArgs: args });
+          expect(result.stderr).not.toMatch(/ModuleNotFoundError|No module named/);
+          expect(result.stdout).toMatch(new RegExp(`^\\* 1\\s+process ${live.pid}\\s`, 'm'));
+        }
       }, 60_000);
 
       it('has criu ps, fds, maps, info and search, and help criu lists them', async () => {

@@ -62,6 +62,8 @@ const PROGRAMS: readonly ProgramSpec[] = [
   { name: 'incremental', flags: [], processes: 1, incremental: true },
   { name: 'diff_subject', flags: ['-pthread'], processes: 1, twoDumps: true },
   { name: 'cxx_values', language: 'c++', flags: [], processes: 1, gdbProbes: ['p g_vec', 'p g_str', 'p g_shared', 'p g_map', 'info sharedlibrary'] },
+  { name: 'guard_memfd', flags: [], processes: 1 },
+  { name: 'mount_ns', flags: [], processes: 1 },
   { name: 'py_stack', language: 'python', flags: [], processes: 1, gdbProbes: ['py-bt', 'info sharedlibrary'] },
   {
     name: 'tls_values',

@@ -100,9 +100,14 @@ describe('remote-protocol server under hostile input', () => {
 
   it('refuses writes and resumption with the read-only error, and never serves files outside the root', async () => {
     const client = await RspClient.connect(server.socketPath);
-    for (const packet of ['M1000,4:00000000', 'c', 'vCont;c', 's', 'G00']) {
+    for (const packet of ['M1000,4:00000000', 'X1000,1:a', 'G00', 'P0=00']) {
       client.send(packet);
       expect((await client.until(/^E\./)).at(-1)).toBe('E.the checkpoint is read-only');
+    }
+    // A request to run stops at once, where the process was, at the end of its recorded history.
+    for (const packet of ['c', 'vCont;c', 's', 'vCont;s:p1.1', 'C05']) {
+      client.send(packet);
+      expect((await client.until(/^T/)).at(-1)).toMatch(/^T00replaylog:end;thread:p[0-9a-f]+\.[0-9a-f]+;$/);
     }
     client.send(`vFile:open:${Buffer.from('/etc/passwd').toString('hex')},0,0`);
     expect((await client.until(/^F/)).at(-1)).toBe('F-1,2');
