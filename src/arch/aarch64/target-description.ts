@@ -9,7 +9,7 @@
  * fpsr = 66, fpcr = 67, tpidr = 68.
  *
  * CRIU also saves the pointer-authentication keys; gdb has no register for keys (its `pauth` feature
- * carries the kernel's PAC masks, which CRIU does not save), so they are shown by `criu-gdb show` only.
+ * carries the kernel's PAC masks, which CRIU does not save), so they only go into exported cores.
  */
 import type { Registers } from '../../images/registers.js';
 import { assertArch } from '../architecture.js';
