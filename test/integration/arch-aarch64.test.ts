@@ -17,6 +17,7 @@ import { exportCoresSync } from '../../src/export/coredump.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
 import { aarch64Checkpoint, stackByte, SYNTH_NAMES, SYNTH_PID, SYNTH_STACK, SYNTH_TIDS, synthRegisters } from '../helpers/aarch64-images.js';
 import { image, imageDir } from '../helpers/build-image.js';
+import { REPO_ROOT } from '../helpers/checkpoints.js';
 import { PLUGIN } from '../helpers/gdb-session.js';
 import { Magic } from '../../src/images/magic.js';
 
@@ -215,5 +216,37 @@ describe('exported aarch64 cores', () => {
     expect(BigInt(value('fpcr')!)).toBe(BigInt(r.fpcr));
     const v7 = value('v7');
     expect(v7).toBe(`{${[...r.v[7]!].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ')}}`);
+  });
+});
+
+describe('the CLI on an aarch64 checkpoint', () => {
+  const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+  const cli = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, timeout: 120_000 });
+
+  it('lists, maps, summarizes, reads, searches and exports it', { timeout: 240_000 }, async () => {
+    const dir = dirs.get(16384)!;
+    const ps = await cli('ps', dir);
+    expect(ps.stdout, ps.stderr).toMatch(new RegExp(`thread ${SYNTH_TIDS[1]} ${SYNTH_NAMES[1]}`));
+    const info = JSON.parse((await cli('info', dir, '--json')).stdout) as { architecture: string; memory: { pageSize: number; pages: { present: number } } };
+    expect(info).toMatchObject({ architecture: 'aarch64', memory: { pageSize: 16384, pages: { present: 2 } } });
+    expect((await cli('info', dir)).stdout).toMatch(/^Architecture\s+aarch64, 16 KiB pages$/m);
+    const maps = await cli('maps', dir);
+    expect(maps.stdout).toMatch(new RegExp(`${SYNTH_STACK.toString(16)}-${(SYNTH_STACK + 32768n).toString(16)}\\s+rw-p`));
+    const offset = 16384 + 100;
+    const read = await cli('read', dir, hex(SYNTH_STACK + BigInt(offset)), '4');
+    const bytes = Array.from({ length: 4 }, (_, i) => stackByte(offset + i).toString(16).padStart(2, '0')).join(' ');
+    expect(read.stdout).toContain(bytes);
+    const needle = Buffer.from(Array.from({ length: 6 }, (_, i) => stackByte(offset + i))).toString('hex');
+    const search = await cli('search', dir, needle, '--hex');
+    expect(search.stdout).toContain(hex(SYNTH_STACK + BigInt(offset)));
+    const out = join(scratch, 'cli-cores');
+    const dump = await cli('coredump', dir, '-o', out);
+    expect(dump.exitCode, dump.stderr).toBe(0);
+    expect(readdirSync(out)).toEqual([`core.${SYNTH_PID}`]);
+  });
+
+  it.skipIf(!multiarch)('starts gdb-multiarch for it from the launcher', { timeout: 180_000 }, async () => {
+    const result = await execa('node', [CLI, dirs.get(4096)!, '--', '-batch', '-ex', 'show architecture'], { reject: false, timeout: 120_000, env: { CRIU_GDB_GDB: '' } });
+    expect(result.stdout, result.stderr).toContain('(currently "aarch64")');
   });
 });

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
+import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { helpText } from '../../views/view.js';
 import type { Command } from './command.js';
@@ -12,6 +13,43 @@ const options: readonly OptionSpec[] = [
   { name: 'root', value: true, help: 'where the checkpointed files live (default /)' },
   { name: 'pid', value: true, help: 'only this process (default: every process, one inferior each)' },
 ];
+
+/** CRIU's machine name of the computer criu-gdb runs on. */
+const HOST_ARCH: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
+
+function onPath(command: string): boolean {
+  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
+    try {
+      return dir !== '' && readdirSync(dir).includes(command);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The gdb to start: CRIU_GDB_GDB when set; else `gdb-multiarch`, when installed, for a checkpoint directory
+ * of another architecture than this machine's (a native gdb knows only its own); else `gdb`.
+ */
+export async function chooseGdb(dir: string, root: string | undefined): Promise<string> {
+  const chosen = process.env['CRIU_GDB_GDB'];
+  if (chosen) return chosen;
+  // Only a directory is looked into: an archive would be indexed twice. criu-load names what to install.
+  if (!statSync(dir).isDirectory() || !onPath('gdb-multiarch')) return 'gdb';
+  let arch: string | undefined;
+  try {
+    const checkpoint = await Checkpoint.open(dir, { root });
+    try {
+      arch = checkpoint.processes.map((p) => p.arch).find((a) => a !== 'unknown');
+    } finally {
+      checkpoint.close();
+    }
+  } catch (error) {
+    if (!(error instanceof CriuGdbError)) throw error;
+    return 'gdb'; // criu-load reports the damage
+  }
+  return arch !== undefined && arch !== HOST_ARCH[process.arch] ? 'gdb-multiarch' : 'gdb';
+}
 
 /** Usage line of the launcher, for the main help. */
 export const LAUNCH_USAGE = 'DIR [--root PATH] [--pid N] [-- GDBARGS...]';
@@ -60,6 +98,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
   const own = split < 0 ? words : words.slice(0, split);
   const extra = split < 0 ? [] : words.slice(split + 1);
   let gdbArgs: string[];
+  let gdb: string;
   try {
     if (own.includes('--help') || own.includes('-h')) {
       process.stdout.write(`${launchCommand.help()}\n`);
@@ -73,6 +112,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     if (!stat.isDirectory() && !stat.isFile()) throw new CheckpointError(`${dir}: not a checkpoint directory or archive`);
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
     gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
+    gdb = await chooseGdb(dir, stringOption(args, 'root'));
   } catch (error) {
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
@@ -85,7 +125,6 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     }
     throw error;
   }
-  const gdb = process.env['CRIU_GDB_GDB'] || 'gdb';
   const ignore = (): void => {};
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
   for (const signal of signals) process.on(signal, ignore);
@@ -118,7 +157,8 @@ export const launchCommand: Command = {
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
         '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
-        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb.",
+        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb; a checkpoint directory of",
+        "another architecture than this machine's (arm64 on x86-64) starts gdb-multiarch when it is installed.",
       ].join('\n'),
       options,
     ),
