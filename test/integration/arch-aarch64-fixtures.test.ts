@@ -19,7 +19,7 @@ import { gdbOnCheckpoint, normalizedBacktrace, registerValues, threadBlocks } fr
 import type { Truth } from '../helpers/truth.js';
 
 /** The arm64 fixtures, by the names the fixture-making script gives them. */
-const ARM64_FIXTURES = ['arm64-threads'] as const;
+const ARM64_FIXTURES = ['arm64-threads', 'arm64-libchain', 'arm64-neon', 'arm64-forktree', 'arm64-16k-libchain', 'arm64-16k-neon', 'arm64-pac-libchain'] as const;
 
 /** Registers live gdb showed that CRIU's arm64 images do not hold (SVE vector length, SME's TPIDR2). */
 const NOT_IN_IMAGES = new Set(['vg', 'tpidr2']);
@@ -37,6 +37,7 @@ function hasCommand(command: string): boolean {
 const multiarch = hasCommand('gdb-multiarch');
 if (!multiarch) console.warn('skipping the arm64 fixture tests: gdb-multiarch is not installed (test/setup/prepare-tests.sh installs it)');
 
+/** Live gdb in the VM printed strings in the C locale. */
 /**
  * A backtrace with library paths as the process saw them: gdb under criu-load reads files through a private
  * view of the root (`from /tmp/.../root/lib/...`), live gdb from the guest's `/lib/...`.
@@ -59,7 +60,7 @@ for (const name of ARM64_FIXTURES) {
     const root = join(dir, 'rootfs');
 
     it('criu-load shows live gdb\'s backtraces with locals and thread names', { timeout: 240_000 }, async () => {
-      const run = await gdbOnCheckpoint(images, ['thread apply all bt full'], { root, gdb: 'gdb-multiarch' });
+      const run = await gdbOnCheckpoint(images, ['thread apply all bt full'], { root, gdb: 'gdb-multiarch', env: { LC_ALL: 'C' } });
       for (const proc of truth().processes) {
         const live = threadBlocks(proc.gdb.backtracesFull);
         const ours = new Map(threadBlocks(run.text).map((b) => [b.tid, b]));
@@ -75,31 +76,32 @@ for (const name of ARM64_FIXTURES) {
 
     it('criu-load shows the registers live gdb and ptrace saw, FP/SIMD and TLS included', { timeout: 240_000 }, async () => {
       const t = truth();
-      const commands: string[] = [];
-      const threads = t.processes.flatMap((proc) => proc.threads.map((thread) => ({ proc, thread })));
-      for (const [index, { thread }] of threads.entries()) {
-        commands.push(`thread ${index + 1}`, `echo @@thread ${thread.tid}\\n`, 'info registers', 'p/x $tpidr');
-        for (let n = 0; n < 32; n++) commands.push(`p/x $v${n}.q.u[0]`);
-      }
-      const run = await gdbOnCheckpoint(images, commands, { root, gdb: 'gdb-multiarch' });
-      const parts = new Map([...run.text.split(/^@@thread /m).slice(1)].map((part) => [Number(/^\d+/.exec(part)![0]), part]));
-      for (const { thread } of threads) {
-        const part = parts.get(thread.tid);
-        expect(part, `thread ${thread.tid}: ${run.stderr}`).toBeDefined();
-        const values = registerValues(part!);
-        const live = (thread as unknown as { registers: Record<string, string> }).registers;
-        for (const [register, value] of Object.entries(live)) {
-          if (NOT_IN_IMAGES.has(register)) continue;
-          expect(values[register], `thread ${thread.tid} ${register}`).toBe(value);
-        }
-        // ptrace's NT_FPREGSET, v0..v31 in memory order (lane byte 0 first); gdb prints the 128-bit value.
-        const ptrace = (thread as unknown as { ptraceRegisters: Record<string, string> }).ptraceRegisters;
-        const printed = [...part!.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => BigInt(m[1]!));
-        expect(printed[0], `thread ${thread.tid} tpidr`).toBe(BigInt(ptrace.tpidr!));
-        for (let n = 0; n < 32; n++) {
-          const memoryOrder = ptrace[`v${n}`]!.replace(/^0x/, '');
-          const value = BigInt(`0x${Buffer.from(memoryOrder, 'hex').reverse().toString('hex') || '0'}`);
-          expect(printed[n + 1], `thread ${thread.tid} v${n}`).toBe(value);
+      // One `thread apply all` per value: thread numbers are per inferior, the blocks name the tid.
+      const probes = ['info registers', 'p/x $tpidr', ...Array.from({ length: 32 }, (_, n) => `p/x $v${n}.q.u[0]`)];
+      const commands = probes.flatMap((probe, i) => [`echo @@probe ${i}\\n`, `thread apply all ${probe}`]);
+      const run = await gdbOnCheckpoint(images, commands, { root, gdb: 'gdb-multiarch', env: { LC_ALL: 'C' } });
+      const sections = run.text.split(/^@@probe \d+$/m).slice(1).map((part) => new Map(threadBlocks(part).map((b) => [b.tid, b.body])));
+      expect(sections.length, run.stderr).toBe(probes.length);
+      const printed = (section: number, tid: number): bigint | undefined => {
+        const value = /^\$\d+ = (0x[0-9a-f]+)$/m.exec(sections[section]!.get(tid) ?? '')?.[1];
+        return value === undefined ? undefined : BigInt(value);
+      };
+      for (const proc of t.processes) {
+        for (const thread of proc.threads) {
+          const values = registerValues(sections[0]!.get(thread.tid) ?? '');
+          const live = (thread as unknown as { registers: Record<string, string> }).registers;
+          for (const [register, value] of Object.entries(live)) {
+            if (NOT_IN_IMAGES.has(register)) continue;
+            expect(values[register], `thread ${thread.tid} ${register}`).toBe(value);
+          }
+          // ptrace's NT_FPREGSET, v0..v31 in memory order (lane byte 0 first); gdb prints the 128-bit value.
+          const ptrace = (thread as unknown as { ptraceRegisters: Record<string, string> }).ptraceRegisters;
+          expect(printed(1, thread.tid), `thread ${thread.tid} tpidr`).toBe(BigInt(ptrace.tpidr!));
+          for (let n = 0; n < 32; n++) {
+            const memoryOrder = ptrace[`v${n}`]!.replace(/^0x/, '');
+            const value = BigInt(`0x${Buffer.from(memoryOrder, 'hex').reverse().toString('hex') || '0'}`);
+            expect(printed(n + 2, thread.tid), `thread ${thread.tid} v${n}`).toBe(value);
+          }
         }
       }
     });
@@ -118,7 +120,7 @@ for (const name of ARM64_FIXTURES) {
         const result = await execa(
           'gdb-multiarch',
           ['-nx', '-batch', '-iex', 'set pagination off', '-iex', 'set width 0', '-ex', `set sysroot ${root}`, '-ex', `file ${join(root, proc.exe)}`, '-ex', `core-file ${report.path}`, '-ex', "python print('@@BEGIN')", '-ex', 'thread apply all bt'],
-          { reject: false, timeout: 120_000, cwd: join(dir, 'src', '..') },
+          { reject: false, timeout: 120_000, cwd: dir, env: { LC_ALL: 'C' } },
         );
         // A core's threads are `Thread N (LWP TID):`, with no name.
         const text = (result.stdout.split('@@BEGIN\n')[1] ?? '').replace(/^Thread (\d+) \(LWP (\d+)\):$/gm, 'Thread $1 (Thread 0x0 (LWP $2)):');
