@@ -35,6 +35,14 @@ export interface ThreadRegisterState<R extends Registers = Registers> {
   restart?: SyscallRestart;
 }
 
+/** What the process (not the thread) says that register values can depend on. */
+export interface ProcessFacts {
+  /** The saved auxiliary vector, as (type, value) pairs. */
+  auxv: ReadonlyArray<{ type: bigint; value: bigint }>;
+  /** One past the highest address any mapping of the process covers. */
+  highestAddress: bigint;
+}
+
 /** One architecture criu-gdb serves and exports. */
 export interface Architecture {
   /** CRIU's name (core image `mtype`): `x86_64`, `aarch64`. */
@@ -51,8 +59,11 @@ export interface Architecture {
   describe(threads: readonly Registers[]): TargetDescription;
   /** Little-endian bytes of register `spec`, undefined when the images do not hold it. */
   registerValue(spec: RegisterSpec, registers: Registers): Buffer | undefined;
-  /** Registers of a thread as a debugger attached at dump time saw them (CRIU's adjustment undone). */
-  liveRegisters(registers: Registers, codeAt: CodeReader): ThreadRegisterState;
+  /**
+   * Registers of a thread as a debugger attached at dump time saw them (CRIU's adjustment undone, values
+   * the process facts give added). Describe these, not the saved ones.
+   */
+  liveRegisters(registers: Registers, codeAt: CodeReader, process: ProcessFacts): ThreadRegisterState;
 }
 
 /** "a"/"an" before an architecture's name. */

@@ -7,7 +7,8 @@
  *
  * where the registers are, on x86-64: NT_FPREGSET, NT_X86_XSTATE, NT_X86_XSAVE_LAYOUT (leader only),
  * [NT_X86_SHSTK]; on AArch64: NT_FPREGSET (struct user_fpsimd_state: v0-v31, fpsr, fpcr, 8 reserved bytes,
- * 528 bytes), NT_ARM_TLS (tpidr), [NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS when CRIU saved the keys].
+ * 528 bytes), NT_ARM_TLS (tpidr), [NT_ARM_PAC_MASK], [NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS when CRIU saved
+ * the keys].
  *
  * Readers attach NT_SIGINFO and the register notes to the thread of the NT_PRSTATUS before them; the first
  * NT_PRSTATUS is the thread gdb selects, so the leader comes first.
@@ -23,6 +24,7 @@
 import { CriuGdbError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import type { ThreadRegisterState } from '../arch/architecture.js';
+import type { Aarch64LiveRegisters } from '../arch/aarch64/syscall-restart.js';
 import type { Aarch64Registers, Registers, X86GpRegisters, X86Registers } from '../images/registers.js';
 import type { SigInfo } from '../images/signals.js';
 import type { ProcessModel } from '../model/process.js';
@@ -279,14 +281,23 @@ function producer(): string {
   return version === 'unknown' ? 'criu-gdb' : `criu-gdb ${version}`;
 }
 
-/** AArch64 register notes of one thread: FP/SIMD, TLS, and the pointer-authentication keys CRIU saved. */
-export function aarch64RegisterNotes(regs: Aarch64Registers): Note[] {
+/**
+ * AArch64 register notes of one thread: FP/SIMD, TLS, the pointer-authentication masks when the process has
+ * them (see pauthMask in src/arch/aarch64) and the pointer-authentication keys CRIU saved.
+ */
+export function aarch64RegisterNotes(regs: Aarch64LiveRegisters): Note[] {
   const tls = Buffer.alloc(8);
   tls.writeBigUInt64LE(BigInt.asUintN(64, regs.tls));
   const notes: Note[] = [
     { name: 'CORE', type: NT.FPREGSET, desc: encodeAarch64Fpsimd(regs) },
     { name: 'LINUX', type: NT.ARM_TLS, desc: tls },
   ];
+  if (regs.pauthMask !== undefined) {
+    const masks = Buffer.alloc(16);
+    masks.writeBigUInt64LE(regs.pauthMask, 0);
+    masks.writeBigUInt64LE(regs.pauthMask, 8);
+    notes.push({ name: 'LINUX', type: NT.ARM_PAC_MASK, desc: masks });
+  }
   const pac = regs.pac;
   if (pac?.apia !== undefined && pac.apib !== undefined && pac.apda !== undefined && pac.apdb !== undefined) {
     notes.push({ name: 'LINUX', type: NT.ARM_PACA_KEYS, desc: u128([pac.apia, pac.apib, pac.apda, pac.apdb]) });

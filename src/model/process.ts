@@ -1,4 +1,4 @@
-import type { ThreadRegisterState } from '../arch/architecture.js';
+import type { ProcessFacts, ThreadRegisterState } from '../arch/architecture.js';
 import { architectureFor } from '../arch/architectures.js';
 import { CriuGdbError, ImageError } from '../errors.js';
 import { readCore, type CoreImage } from '../images/core.js';
@@ -86,11 +86,18 @@ export class ProcessModel {
         if (!registers || registers.arch !== architecture.name) {
           throw new CriuGdbError(`thread ${tid} of pid ${this.pid} has no saved ${architecture.name} registers (core-${tid}.img)`);
         }
-        state = architecture.liveRegisters(registers, (address, length) => this.codeAt(address, length));
+        state = architecture.liveRegisters(registers, (address, length) => this.codeAt(address, length), this.facts());
       }
       this.live.set(tid, state);
     }
     return state ?? undefined;
+  }
+
+  /** The saved auxiliary vector and the top of the address space, for register values that depend on them. */
+  private facts(): ProcessFacts {
+    const mm = this.checkpoint.tolerate(() => this.mm());
+    const highestAddress = (mm?.vmas ?? []).reduce((top, vma) => (vma.end > top ? vma.end : top), 0n);
+    return { auxv: mm?.auxvEntries ?? [], highestAddress };
   }
 
   /** `length` bytes at `address` when all of them are available, for reading instructions. */

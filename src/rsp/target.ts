@@ -34,7 +34,7 @@ export class ProcessTarget {
     this.architecture = architectureFor(process.arch);
     const leader = this.savedRegisters(process.pid);
     this.architecture.checkThread(leader, 'this process');
-    this.description = this.architecture.describe([leader]);
+    this.description = this.architecture.describe([process.liveRegisters(process.pid)?.registers ?? leader]);
   }
 
   get pid(): number {

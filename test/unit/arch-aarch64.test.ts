@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AARCH64 } from '../../src/arch/aarch64/index.js';
+import { pauthMask } from '../../src/arch/aarch64/syscall-restart.js';
 import { AARCH64_FEATURE, describeAarch64Target } from '../../src/arch/aarch64/target-description.js';
 import { architectureFor } from '../../src/arch/architectures.js';
 import { NT } from '../../src/export/elf.js';
@@ -66,10 +67,30 @@ describe('AArch64 target description', () => {
     expect(architectureFor('aarch64')).toBe(AARCH64);
     expect(AARCH64.elfMachine).toBe(183);
     const regs = registers();
-    const live = AARCH64.liveRegisters(regs, () => undefined);
+    const live = AARCH64.liveRegisters(regs, () => undefined, { auxv: [], highestAddress: 0xffff_ffff_f000n });
     expect(live.registers).toBe(regs);
     expect(live.unavailable.size).toBe(0);
     expect(live.restart).toBeUndefined();
+  });
+});
+
+describe('pointer-authentication masks', () => {
+  const hwcap = (value: bigint) => [{ type: 16n, value }];
+  it('are bits 48..54 when the kernel enabled PAC (HWCAP_PACA, HWCAP_PACG), wider only for higher mappings', () => {
+    expect(pauthMask({ auxv: hwcap(1n << 30n), highestAddress: 0xffff_ffff_f000n })).toBe(0x007f_0000_0000_0000n);
+    expect(pauthMask({ auxv: hwcap(1n << 31n), highestAddress: 1n << 48n })).toBe(0x007f_0000_0000_0000n);
+    expect(pauthMask({ auxv: hwcap(1n << 30n), highestAddress: (1n << 50n) + 0x1000n })).toBe(0x0078_0000_0000_0000n);
+    expect(pauthMask({ auxv: hwcap(0x3fff_ffffn), highestAddress: 0xffff_ffff_f000n })).toBeUndefined();
+    expect(pauthMask({ auxv: [], highestAddress: 0n })).toBeUndefined();
+  });
+
+  it('add the pauth feature after tpidr, with both masks', () => {
+    const live = AARCH64.liveRegisters(registers(), () => undefined, { auxv: hwcap(1n << 30n), highestAddress: 0x1000n }).registers;
+    const desc = describeAarch64Target([live]);
+    expect(desc.features).toEqual([AARCH64_FEATURE.core, AARCH64_FEATURE.fpu, AARCH64_FEATURE.tls, AARCH64_FEATURE.pauth]);
+    expect(desc.registers.slice(69).map((r) => [r.name, r.regnum])).toEqual([['pauth_dmask', 69], ['pauth_cmask', 70]]);
+    const bytes = Buffer.from(encodeGPacket(desc, live), 'hex');
+    expect([bytes.readBigUInt64LE(796), bytes.readBigUInt64LE(804)]).toEqual([0x007f_0000_0000_0000n, 0x007f_0000_0000_0000n]);
   });
 });
 
@@ -108,5 +129,8 @@ describe('AArch64 core notes', () => {
     expect([keys.readBigUInt64LE(0), keys.readBigUInt64LE(16), keys.readBigUInt64LE(32), keys.readBigUInt64LE(40), keys.readBigUInt64LE(48)]).toEqual([1n, 2n, 0n, 3n, 4n]);
     expect([notes[3]!.desc.readBigUInt64LE(0), notes[3]!.desc.readBigUInt64LE(8)]).toEqual([6n, 5n]);
     expect(aarch64RegisterNotes(registers()).map((n) => n.type)).toEqual([NT.FPREGSET, NT.ARM_TLS]);
+    const masked = aarch64RegisterNotes({ ...registers(), pauthMask: 0x007f_0000_0000_0000n });
+    expect(masked.map((n) => n.type)).toEqual([NT.FPREGSET, NT.ARM_TLS, NT.ARM_PAC_MASK]);
+    expect([masked[2]!.desc.readBigUInt64LE(0), masked[2]!.desc.readBigUInt64LE(8)]).toEqual([0x007f_0000_0000_0000n, 0x007f_0000_0000_0000n]);
   });
 });

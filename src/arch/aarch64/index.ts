@@ -19,8 +19,8 @@ export const AARCH64: Architecture = {
     assertArch(registers, 'aarch64', 'this process');
     return aarch64RegisterValue(spec.name, registers);
   },
-  liveRegisters(registers) {
+  liveRegisters(registers, _codeAt, process) {
     assertArch(registers, 'aarch64', 'this process');
-    return aarch64LiveRegisters(registers);
+    return aarch64LiveRegisters(registers, process);
   },
 };

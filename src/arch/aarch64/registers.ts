@@ -3,7 +3,7 @@
  * the description is in every AArch64 core image CRIU writes (general, FP/SIMD and TLS sets are required
  * there), so nothing is unavailable unless the syscall-restart module says so.
  */
-import type { Aarch64Registers } from '../../images/registers.js';
+import type { Aarch64LiveRegisters } from './syscall-restart.js';
 
 function u64(value: bigint): Buffer {
   const out = Buffer.alloc(8);
@@ -18,7 +18,7 @@ function u32(value: bigint | number): Buffer {
 }
 
 /** The bytes of register `name` (x0..x30, sp, pc, cpsr, v0..v31, fpsr, fpcr, tpidr), or undefined. */
-export function aarch64RegisterValue(name: string, regs: Aarch64Registers): Buffer | undefined {
+export function aarch64RegisterValue(name: string, regs: Aarch64LiveRegisters): Buffer | undefined {
   const x = /^x(\d+)$/.exec(name);
   if (x) {
     const value = regs.x[Number(x[1])];
@@ -43,6 +43,9 @@ export function aarch64RegisterValue(name: string, regs: Aarch64Registers): Buff
       return u32(regs.fpcr);
     case 'tpidr':
       return u64(regs.tls);
+    case 'pauth_dmask':
+    case 'pauth_cmask':
+      return regs.pauthMask === undefined ? undefined : u64(regs.pauthMask);
     default:
       return undefined;
   }

@@ -8,11 +8,14 @@
  * order, as gdbserver numbers them for aarch64-linux: x0 = 0, sp = 31, pc = 32, cpsr = 33, v0 = 34,
  * fpsr = 66, fpcr = 67, tpidr = 68.
  *
- * CRIU also saves the pointer-authentication keys; gdb has no register for keys (its `pauth` feature
- * carries the kernel's PAC masks, which CRIU does not save), so they only go into exported cores.
+ * When the kernel enabled pointer authentication, `org.gnu.gdb.aarch64.pauth` carries the PAC masks
+ * gdb strips signed return addresses with (pauth_dmask, pauth_cmask, numbered after tpidr); CRIU does not
+ * save them, see pauthMask for how they are known. CRIU may save the keys; gdb has no register for keys,
+ * so they only go into exported cores.
  */
 import type { Registers } from '../../images/registers.js';
 import { assertArch } from '../architecture.js';
+import type { Aarch64LiveRegisters } from './syscall-restart.js';
 import { buildDescription, range, regs, type FeatureDef, type FlagsType, type TargetDescription, type TypeDef } from '../target-xml.js';
 
 /** Feature names gdb looks for. */
@@ -20,6 +23,7 @@ export const AARCH64_FEATURE = {
   core: 'org.gnu.gdb.aarch64.core',
   fpu: 'org.gnu.gdb.aarch64.fpu',
   tls: 'org.gnu.gdb.aarch64.tls',
+  pauth: 'org.gnu.gdb.aarch64.pauth',
 } as const;
 
 /** PSTATE bits as user space sees them in cpsr. */
@@ -88,8 +92,14 @@ const FEATURES: FeatureDef[] = [
   { name: AARCH64_FEATURE.tls, types: [], registers: [{ name: 'tpidr', bitsize: 64, type: 'data_ptr' }] },
 ];
 
-/** Describes the registers of checkpointed AArch64 threads (every thread saves the same register sets). */
+const PAUTH: FeatureDef = { name: AARCH64_FEATURE.pauth, types: [], registers: regs(['pauth_dmask', 'pauth_cmask'], 64, 'int') };
+
+/**
+ * Describes the registers of checkpointed AArch64 threads (every thread saves the same register sets), as
+ * live registers: with the pointer-authentication masks when the process has them (see pauthMask).
+ */
 export function describeAarch64Target(threads: readonly Registers[]): TargetDescription {
   threads.forEach((t) => assertArch(t, 'aarch64', 'this process'));
-  return buildDescription('aarch64', FEATURES);
+  const pauth = threads.some((t) => (t as Aarch64LiveRegisters).pauthMask !== undefined);
+  return buildDescription('aarch64', pauth ? [...FEATURES, PAUTH] : FEATURES);
 }
