@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/errors.js';
 import { exportCoresSync } from '../../src/export/coredump.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
+import { procFileContent } from '../../src/rsp/proc-files.js';
 import { aarch64Checkpoint, stackByte, SYNTH_NAMES, SYNTH_PID, SYNTH_STACK, SYNTH_TIDS, synthRegisters } from '../helpers/aarch64-images.js';
 import { image, imageDir } from '../helpers/build-image.js';
 import { REPO_ROOT } from '../helpers/checkpoints.js';
@@ -83,6 +84,20 @@ describe('the page size comes from the checkpoint', () => {
       expect([...read.data]).toEqual(Array.from({ length: 16 }, (_, i) => stackByte(offset + i)));
       const mapping = process.mappings()[0]!;
       expect(process.coverage(mapping).present).toBe(2);
+    } finally {
+      checkpoint.close();
+    }
+  });
+
+  it.each(pageSizes)('shows gdb %i-byte pages in the synthesized /proc/PID/smaps', async (size) => {
+    const checkpoint = await Checkpoint.open(dirs.get(size)!);
+    try {
+      const smaps = procFileContent(checkpoint.process(SYNTH_PID), 'smaps')!.toString();
+      const kib = size / 1024;
+      expect(smaps).toMatch(new RegExp(`^KernelPageSize:\\s+${kib} kB$`, 'm'));
+      expect(smaps).toMatch(new RegExp(`^MMUPageSize:\\s+${kib} kB$`, 'm'));
+      // Both pages of the stack are in the images.
+      expect(smaps).toMatch(new RegExp(`^Rss:\\s+${2 * kib} kB$`, 'm'));
     } finally {
       checkpoint.close();
     }
