@@ -3,7 +3,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
-import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { helpText } from '../../views/view.js';
 import type { Command } from './command.js';
@@ -38,6 +37,8 @@ export async function chooseGdb(dir: string, root: string | undefined): Promise<
   if (!statSync(dir).isDirectory() || !onPath('gdb-multiarch')) return 'gdb';
   let arch: string | undefined;
   try {
+    // Loaded here, not at start-up: `criu-gdb --help` and the other commands do not need it.
+    const { Checkpoint } = await import('../../model/checkpoint.js');
     const checkpoint = await Checkpoint.open(dir, { root });
     try {
       arch = checkpoint.processes.map((p) => p.arch).find((a) => a !== 'unknown');
