@@ -51,9 +51,11 @@ def helper_command(project):
     node = os.environ.get("CRIU_GDB_NODE") or shutil.which("node")
     main = os.path.join(project, "dist", "src", "rpc", "main.js")
     if not node:
-        raise ClientError("criu-gdb needs Node.js 20 or newer on PATH: node was not found (then run npm install in %s)" % project)
+        raise ClientError("criu-gdb needs Node.js 20 or newer: node is not on PATH (install it, or set CRIU_GDB_NODE to the node program)")
     if not os.path.isfile(main):
-        raise ClientError("the criu-gdb helper is not built: run npm install in %s" % project)
+        if os.path.isfile(os.path.join(project, "tsconfig.json")):
+            raise ClientError("the criu-gdb helper is not built: run npm install in %s" % project)
+        raise ClientError("the criu-gdb package in %s has no helper (dist/src/rpc/main.js): install it again" % project)
     return [node, main]
 
 

@@ -5,25 +5,15 @@ import { CriuGdbError, UsageError } from '../errors.js';
 import { withDefaultSignals } from '../reaper.js';
 import { parseArgs } from '../views/args.js';
 import { escapeControls } from '../views/format.js';
+import { packageVersion } from '../package.js';
 import { commands, findCommand } from './commands/index.js';
 import { isLaunch, launchGdb } from './commands/launch.js';
+import { mainHelp, shortUsage } from './help.js';
+
+export { mainHelp } from './help.js';
 
 /** Exit statuses of the CLI. */
 export const ExitCode = { ok: 0, usage: 1, badInput: 2 } as const;
-
-/** Text of `criu-gdb --help`. */
-export function mainHelp(): string {
-  const width = Math.max(...commands.map((c) => c.usage.length));
-  return [
-    'criu-gdb: look inside CRIU checkpoints',
-    '',
-    'Usage:',
-    ...commands.map((c) => `  criu-gdb ${c.usage.padEnd(width)}  ${c.summary}`),
-    '',
-    'Every command takes --json. DIR is a CRIU images directory.',
-    "Run 'criu-gdb help COMMAND' for a command's options.",
-  ].join('\n');
-}
 
 /**
  * Runs the CLI with `argv` (without node and the script) and returns the exit status. Output goes to
@@ -32,9 +22,18 @@ export function mainHelp(): string {
 export function run(argv: readonly string[], out: (text: string) => void, err: (text: string) => void): number {
   const [name, ...rest] = argv;
   try {
-    if (name === undefined || name === '--help' || name === '-h') {
+    if (name === undefined) {
+      // No command is a usage error like any other: the short usage goes to stderr.
+      err(shortUsage());
+      return ExitCode.usage;
+    }
+    if (name === '--help' || name === '-h') {
       out(mainHelp());
-      return name === undefined ? ExitCode.usage : ExitCode.ok;
+      return ExitCode.ok;
+    }
+    if (name === '--version') {
+      out(`criu-gdb ${packageVersion()}`);
+      return ExitCode.ok;
     }
     if (name === 'help') {
       const topic = rest[0];
@@ -50,11 +49,12 @@ export function run(argv: readonly string[], out: (text: string) => void, err: (
     const warnings: string[] = [];
     const text = command.run(args, (warning) => warnings.push(warning));
     if (text !== '') out(text);
-    for (const warning of warnings) err(`criu-gdb: warning: ${escapeControls(warning)}`);
+    // A view that prints its warnings itself (info, show, inspect) has said them already: say each once.
+    for (const warning of warnings) if (!text.includes(warning) && !text.includes(escapeControls(warning))) err(`criu-gdb: warning: ${escapeControls(warning)}`);
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof UsageError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       err("Try 'criu-gdb --help'.");
       return ExitCode.usage;
     }

@@ -164,10 +164,15 @@ function availablePart(read: MemoryRead, address: bigint): { address: bigint; da
 export function compileByteRegex(source: string, flags = ''): RegExp {
   if (source === '') throw new UsageError('the search pattern is empty');
   const bytes = source.replace(/[^\x00-\x7f]/gu, (char) => Buffer.from(char, 'utf8').toString('latin1').replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`));
+  const allFlags = flags.replace(/[gyu]/g, '') + 'g';
   try {
-    return new RegExp(bytes, flags.replace(/[gyu]/g, '') + 'g');
+    return new RegExp(bytes, allFlags);
   } catch (error) {
-    throw new UsageError(`not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`);
+    // JavaScript says `Invalid regular expression: /SOURCE/FLAGS: REASON`: keep the reason, show the user's pattern.
+    const message = error instanceof Error ? error.message : String(error);
+    const prefix = `Invalid regular expression: /${bytes}/${allFlags}: `;
+    const reason = message.startsWith(prefix) ? message.slice(prefix.length) : message.slice(message.lastIndexOf(': ') + 2);
+    throw new UsageError(`not a valid regular expression '${source}': ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`);
   }
 }
 

@@ -41,7 +41,21 @@ export type CheckpointName = (typeof CHECKPOINT_NAMES)[number] | (typeof INTERPR
 
 /** Committed fixtures (test/fixtures/<name>), made by test/setup/make-fixtures.ts. */
 export const FIXTURE_NAMES = ['demo', 'pie-threads', 'avx512-zen4'] as const;
-export type FixtureName = (typeof FIXTURE_NAMES)[number];
+/**
+ * aarch64 fixtures made in an emulated arm64 Debian (test/setup/make-arm64-fixtures.sh); `16k`: 16 KiB pages;
+ * `pac`: a CPU with pointer authentication (signed return addresses on the stack).
+ */
+export const ARM64_FIXTURE_NAMES = [
+  'arm64-threads',
+  'arm64-libchain',
+  'arm64-neon',
+  'arm64-forktree',
+  'arm64-16k-libchain',
+  'arm64-16k-neon',
+  'arm64-pac-libchain',
+] as const;
+export type Arm64FixtureName = (typeof ARM64_FIXTURE_NAMES)[number];
+export type FixtureName = (typeof FIXTURE_NAMES)[number] | Arm64FixtureName;
 
 /** Written instead of truth.json when this machine cannot make a checkpoint (e.g. no soft-dirty tracking). */
 export const UNAVAILABLE_FILE = 'unavailable.json';

@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  ARM64_FIXTURE_NAMES,
+  type Arm64FixtureName,
   CHECKPOINT_NAMES,
   type CheckpointName,
   FIXTURE_NAMES,
@@ -201,5 +203,73 @@ describe('committed fixtures', () => {
     const proc = rootProcess(loadFixtureTruth('demo'));
     expect(proc.threads.map((t) => t.name)).toEqual(['demo', 'stocker', 'clock']);
     expect(findSymbol(proc, 'g_open_hours').bytes).toBe('0c000000');
+  });
+});
+
+/** The ground truth of the arm64 fixtures: the guest's /proc, ptrace, live gdb and the programs agree. */
+describe('committed arm64 fixtures', () => {
+  const GENERAL = [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc', 'tpidr', 'fpsr', 'fpcr'];
+
+  it.each(ARM64_FIXTURE_NAMES)('%s has images, a rootfs with its binary and libraries, and a consistent truth', (name) => {
+    const truth = loadFixtureTruth(name);
+    expect(truth.guest?.machine).toBe('aarch64');
+    expect(truth.criu.version).toMatch(/^Version: 4\./);
+    expect(existsSync(join(fixtureImagesDir(name), 'inventory.img'))).toBe(true);
+    const exe = join(fixtureRootfs(name), truth.program.binary);
+    expect(createHash('sha256').update(readFileSync(exe)).digest('hex')).toBe(truth.program.sha256);
+    expect(checkMemoryHashes(fixtureDir(name), truth)).toBeGreaterThan(0);
+    for (const proc of truth.processes) {
+      expect(proc.state).toBe('T');
+      const pageSize = proc.auxv.find((a) => a.name === 'AT_PAGESZ')?.value;
+      expect(pageSize).toBe(`0x${(truth.guest?.pageSize ?? 0).toString(16)}`);
+      // The loader and libc by the paths the guest's loader used (merged /usr: /lib -> usr/lib).
+      expect(existsSync(join(fixtureRootfs(name), 'lib/ld-linux-aarch64.so.1'))).toBe(true);
+      expect(existsSync(join(fixtureRootfs(name), 'lib/aarch64-linux-gnu/libc.so.6'))).toBe(true);
+      for (const file of proc.mappedFiles) {
+        const local = join(fixtureRootfs(name), file.path);
+        expect(createHash('sha256').update(readFileSync(local)).digest('hex'), file.path).toBe(file.sha256);
+      }
+      for (const t of proc.threads) {
+        expect(t.state).toBe('T');
+        const fields = t.syscall.split(' ');
+        expect(t.registers['sp']).toBe(fields[fields.length - 2]);
+        expect(t.registers['pc']).toBe(fields[fields.length - 1]);
+        expect(proc.gdb.infoThreads).toMatch(new RegExp(`\\(LWP ${t.tid}\\) "${t.name}"`));
+        // live gdb and ptrace agree on the registers both show.
+        for (const reg of GENERAL) expect(t.registers[reg], `${t.tid} ${reg}`).toBe(t.ptraceRegisters?.[reg]);
+      }
+    }
+  });
+
+  it.each(['arm64-neon', 'arm64-16k-neon'] as const satisfies readonly Arm64FixtureName[])(
+    '%s: ptrace shows the v0-v31, x19-x28, fpcr and fpsr values the program loaded',
+    (name) => {
+      const proc = rootProcess(loadFixtureTruth(name));
+      const regs = proc.threads[0]?.ptraceRegisters ?? {};
+      for (let i = 0; i < 32; i++) expect(regs[`v${i}`], `v${i}`).toBe(`0x${fact(proc, `v${i}`)}`);
+      for (let i = 19; i <= 28; i++) expect(regs[`x${i}`], `x${i}`).toBe(fact(proc, `x${i}`));
+      expect(regs['fpcr']).toBe(fact(proc, 'fpcr'));
+      expect(regs['fpsr']).toBe(fact(proc, 'fpsr'));
+    },
+  );
+
+  it.each(['arm64-libchain', 'arm64-16k-libchain', 'arm64-pac-libchain'] as const satisfies readonly Arm64FixtureName[])(
+    '%s: live gdb showed the chain through the shared library and libc',
+    (name) => {
+      const proc = rootProcess(loadFixtureTruth(name));
+      expect(proc.gdb.backtraces).toMatch(/compare_and_block[\s\S]*qsort[\s\S]*chain_sort[\s\S]*run_chain[\s\S]*main/);
+      expect(proc.gdb.backtracesFull).toContain(`run_local = ${fact(proc, 'run_chain.run_local')}`);
+      expect(proc.mappedFiles.map((f) => f.path)).toContain('/opt/criu-gdb-arm64/libcriugdbchain.so');
+    },
+  );
+
+  it('arm64-forktree has the parent and three descendants', () => {
+    const truth = loadFixtureTruth('arm64-forktree');
+    expect(truth.processes.map((p) => p.comm).sort()).toEqual(['ft-child-a', 'ft-child-b', 'ft-grandchild', 'ft-parent']);
+  });
+
+  it('arm64-threads has the main thread and four named workers', () => {
+    const proc = rootProcess(loadFixtureTruth('arm64-threads'));
+    expect(proc.threads.map((t) => t.name)).toEqual(['named_threads', 'worker-1', 'worker-2', 'worker-3', 'worker-4']);
   });
 });

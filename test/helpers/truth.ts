@@ -27,6 +27,21 @@ export interface Truth {
   incremental?: IncrementalTruth;
   /** The CPU's XSAVE layout (CPUID leaf 0xD), recorded with the ptrace register truth. */
   cpu?: CpuTruth;
+  /** For checkpoints made in an emulated machine (the arm64 fixtures): what that machine was. */
+  guest?: GuestTruth;
+}
+
+export interface GuestTruth {
+  /** `uname -m` in the guest, e.g. `aarch64`. */
+  machine: string;
+  /** The guest kernel's page size in bytes. */
+  pageSize: number;
+  /** The Debian package of the guest kernel. */
+  kernelPackage: string;
+  /** Seconds from the kernel's start to the guest's init script. */
+  bootSeconds: number;
+  /** How the guest was run. */
+  emulator: string;
 }
 
 export interface CpuTruth {
@@ -129,6 +144,11 @@ export interface ThreadTruth {
   registers: Record<string, string>;
   /** The thread's XSAVE area read with ptrace and decoded with CPUID's offsets (see helpers/registers.ts). */
   xstate?: XstateTruth;
+  /**
+   * aarch64: the registers ptrace gave (NT_PRSTATUS x0-x30, sp, pc, pstate; NT_FPREGSET v0-v31 as 16 bytes in
+   * memory order, fpsr, fpcr; NT_ARM_TLS tpidr and tpidr2), name -> hex.
+   */
+  ptraceRegisters?: Record<string, string>;
 }
 
 export interface XstateTruth {

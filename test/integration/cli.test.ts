@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
+import { ARCHIVES_DIR } from '../setup/make-archives.js';
+import { REPO_ROOT, checkpointAvailability, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const demo = fixtureImagesDir('demo');
@@ -19,6 +20,16 @@ afterAll(() => scratch.forEach((dir) => rmSync(dir, { recursive: true, force: tr
 
 function criuGdb(...args: string[]) {
   return execa('node', [CLI, ...args], { reject: false });
+}
+
+/** The usage entries of `criu-gdb --help`: each command's usage, its wrapped lines joined. */
+function helpUsages(help: string): string[] {
+  const usages: string[] = [];
+  for (const line of help.split('\n')) {
+    if (line.startsWith('  criu-gdb ')) usages.push(line.trim());
+    else if (line.startsWith('        ') && usages.length > 0) usages[usages.length - 1] += ` ${line.trim()}`;
+  }
+  return usages;
 }
 
 /** A copy of the demo checkpoint with `image` replaced by what `damage` makes of it. */
@@ -60,7 +71,7 @@ describe('criu-gdb ps', () => {
   });
 });
 
-describe('criu-gdb maps, fds, info, read', () => {
+describe('criu-gdb maps, fds, info, read', { timeout: 60_000 }, () => {
   it('maps lists every mapping with where its pages are', async () => {
     const result = await criuGdb('maps', demo, '--root', demoRoot, '--json');
     const [view] = JSON.parse(result.stdout) as Array<{ pid: number; mappings: Array<{ start: string; name: string; kind: string; pages: Record<string, number>; unavailable?: string }> }>;
@@ -111,7 +122,7 @@ describe('criu-gdb maps, fds, info, read', () => {
   });
 });
 
-describe('errors and exit statuses', () => {
+describe('errors and exit statuses', { timeout: 60_000 }, () => {
   it('exits 1 with a usage line for an unknown option or command', async () => {
     const option = await criuGdb('ps', demo, '--frobnicate');
     expect(option.exitCode).toBe(1);
@@ -147,6 +158,94 @@ describe('errors and exit statuses', () => {
       const help = await criuGdb('help', name);
       expect(help.stdout).toMatch(new RegExp(`^Usage: criu-gdb ${name} `));
       expect(help.stdout).toContain('--json');
+    }
+  });
+});
+
+describe('usage, version, help and one-line errors', { timeout: 60_000 }, () => {
+  const packageVersion = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+  it('bare criu-gdb is a usage error: the short usage on stderr, nothing on stdout, exit 1', async () => {
+    const result = await criuGdb();
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toBe('Usage: criu-gdb COMMAND DIR|ARCHIVE [ARGS...]');
+    expect(result.stderr).toContain("Try 'criu-gdb --help'");
+  });
+
+  it('--version prints the version of package.json', async () => {
+    const result = await criuGdb('--version');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(`criu-gdb ${packageVersion}`);
+  });
+
+  it('--help fits 80 columns and lists every command', async () => {
+    const result = await criuGdb('--help');
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines.filter((line) => line.length > 80)).toEqual([]);
+    const usages = helpUsages(result.stdout);
+    for (const name of ['info', 'ps', 'maps', 'fds', 'read', 'search', 'show', 'inspect', 'coredump', 'gdbinit', 'demo']) {
+      expect(usages.some((usage) => usage.startsWith(`criu-gdb ${name} `) || usage === `criu-gdb ${name}`)).toBe(true);
+    }
+    expect(usages).toContain('criu-gdb DIR [--root PATH] [--pid N] [-- GDBARGS...]');
+    // The CLI's own commands' help fits too (the views' help is theirs).
+    for (const name of ['coredump', 'gdbinit', 'demo', 'gdb']) {
+      const help = await criuGdb('help', name);
+      expect(help.stdout.split('\n').filter((line) => line.length > 80), name).toEqual([]);
+    }
+  });
+
+  it('--json is accepted by exactly the commands whose usage in --help shows it', async () => {
+    const help = (await criuGdb('--help')).stdout;
+    expect(help).not.toMatch(/every command takes --json/i);
+    const usages = helpUsages(help);
+    expect(usages.length).toBeGreaterThanOrEqual(12);
+    const scratch = mkdtempSync(join(tmpdir(), 'criu-gdb-cli-json-'));
+    for (const usage of usages) {
+      const words = usage.split(' ');
+      const name = words[1]!;
+      // Each command is run on the demo with --json; only "unknown option --json" tells that it is refused.
+      const argv = name === 'DIR' ? [demo, '--json', '--', '-batch'] : name === 'gdbinit' || name === 'demo' ? [name, '--json'] : [name, demo, ...(name === 'read' ? ['0x1000', '1'] : name === 'search' ? ['x'] : name === 'coredump' ? ['-o', scratch] : []), '--json'];
+      const result = await execa('node', [CLI, ...argv], { reject: false, env: { HOME: scratch }, timeout: 60_000 });
+      const refused = result.stderr.includes('unknown option --json');
+      expect({ usage, refused }).toEqual({ usage, refused: !usage.includes('[--json]') });
+    }
+    rmSync(scratch, { recursive: true, force: true });
+  }, 120_000);
+
+  it('the launcher refuses what is not a checkpoint in one line, exit 2, without starting gdb', async () => {
+    const notCheckpoint = mkdtempSync(join(tmpdir(), 'criu-gdb-cli-'));
+    scratch.push(notCheckpoint);
+    const file = join(notCheckpoint, 'notes.txt');
+    writeFileSync(file, 'not a checkpoint\n');
+    for (const [path, reason] of [
+      [notCheckpoint, `criu-gdb: ${notCheckpoint}: not a CRIU checkpoint (no inventory.img or pstree.img)`],
+      [file, `criu-gdb: ${file}: not a checkpoint directory or a checkpoint archive (tar, tar.gz or tar.zst): not a tar archive`],
+      [join(notCheckpoint, 'missing'), `criu-gdb: ${join(notCheckpoint, 'missing')}: no such checkpoint directory`],
+    ] as const) {
+      const result = await execa('node', [CLI, path], { reject: false, input: 'info inferiors\n', timeout: 60_000 });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toBe(reason);
+      expect(result.stdout).toBe('');
+    }
+  });
+
+  it('a bad --regex names the pattern and the reason, not JavaScript internals', async () => {
+    const result = await criuGdb('search', demo, '[', '--regex');
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.split('\n')[0]).toBe("criu-gdb: not a valid regular expression '[': unterminated character class");
+    expect(result.stderr).not.toContain('/[/');
+  });
+
+  const archiveAvailability = checkpointAvailability('fork_tree');
+  it.skipIf(!archiveAvailability.available)('a container checkpoint without --root says its warning once', async () => {
+    const archive = join(ARCHIVES_DIR, 'fork_tree', 'fork_tree.tar');
+    const warning = "container checkpoint opened without --root: the container image's files are looked up under / of this machine";
+    for (const command of ['ps', 'info', 'show', 'inspect', 'maps']) {
+      const result = await criuGdb(command, archive);
+      expect(result.exitCode).toBe(0);
+      expect({ command, count: `${result.stdout}\n${result.stderr}`.split(warning).length - 1 }).toEqual({ command, count: 1 });
     }
   });
 });

@@ -269,6 +269,8 @@ for (const version of gdbMatrix()) {
       it('says to run npm install when the helper is not built', async () => {
         const project = scratchDir('criu-gdb-unbuilt-');
         cpSync(join(REPO_ROOT, 'gdb-plugin'), join(project, 'gdb-plugin'), { recursive: true });
+        // A checkout (it has tsconfig.json) that was never built.
+        cpSync(join(REPO_ROOT, 'tsconfig.json'), join(project, 'tsconfig.json'));
         const result = await gdb([`source ${join(project, 'gdb-plugin', 'criu_gdb.py')}`, LOAD_DEMO], { plugin: false });
         expect(result.stderr).toBe(`the criu-gdb helper is not built: run npm install in ${project}`);
       }, 60_000);

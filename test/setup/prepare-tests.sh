@@ -61,6 +61,9 @@ fi
 
 bash "$here/install-criu.sh" >/dev/null
 
+# checkpointctl (with its plugin support) runs the package's checkpointctl-gdb in test/integration/package.test.ts.
+bash "$here/install-checkpointctl.sh"
+
 cd "$repo"
 npx tsx test/setup/make-checkpoints.ts
 npx tsx test/setup/make-archives.ts

@@ -3,13 +3,14 @@ import { exportCoresSync, formatReports } from '../../export/coredump.js';
 import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
 import { hexAddress, toJson } from '../../views/format.js';
 import { helpText, jsonOption } from '../../views/view.js';
+import { wrapParagraphs } from '../wrap.js';
 import { openCheckpoint, rootOption, type Command } from './command.js';
 
 const options: readonly OptionSpec[] = [
   jsonOption,
   rootOption,
   { name: 'pid', value: true, help: 'only this process (default: every process)' },
-  { name: 'output', value: true, help: 'directory for the core files, also -o DIR (default: the current directory)' },
+  { name: 'output', value: true, help: 'where to write the core files, also -o DIR (default: .)' },
 ];
 
 /** Splits `-o DIR` (which the option parser leaves among the positionals) from the positionals. */
@@ -33,13 +34,13 @@ function outputAndPositionals(args: ParsedArgs): { output: string | undefined; p
 /** `criu-gdb coredump`: ELF core files of the checkpointed processes. */
 export const coredumpCommand: Command = {
   name: 'coredump',
-  usage: 'coredump DIR [-o OUTDIR] [--pid N]',
+  usage: 'coredump DIR [-o OUTDIR] [--pid N] [--json]',
   summary: 'write an ELF core file (core.PID) of every process, for gdb, lldb and other tools',
   options,
   help: () =>
     helpText(
       'criu-gdb coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
-      [
+      wrapParagraphs([
         'Writes core.PID into OUTDIR for every process of the checkpoint (or for --pid N): registers of every',
         'thread as the live process had them (x87, SSE, AVX, AVX-512, PKRU included; FP/SIMD and TLS on',
         'AArch64), the process and signal state, the auxiliary vector, the mapped files, and all the memory',
@@ -49,7 +50,7 @@ export const coredumpCommand: Command = {
         'of the core and listed: gdb then reports it like unmapped memory, never as zeros. Thread names and',
         "the holes are also kept in a note of owner CRIUGDB, which other tools ignore. Open a core with",
         "'gdb EXECUTABLE core.PID' or 'lldb EXECUTABLE --core core.PID'.",
-      ].join('\n'),
+      ].join('\n')),
       options,
     ),
   run(args) {

@@ -5,6 +5,7 @@ import { CriuGdbError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
 import { infoView } from '../../views/info.js';
 import { psView } from '../../views/ps.js';
+import { wrapParagraphs } from '../wrap.js';
 import { viewCommand, type Command } from './command.js';
 import { gdbCommandLine } from './launch.js';
 
@@ -34,7 +35,9 @@ export const demoCommand: Command = {
   summary: 'open the bundled sample checkpoint in gdb and print its backtraces',
   options: [],
   help: () =>
-    'Usage: criu-gdb demo\n\nOpens the sample checkpoint bundled in test/fixtures/demo (a real CRIU dump of a small static\nprogram with three named threads) in gdb through criu-load, and prints every thread\'s backtrace.\nWithout gdb it prints what the reader sees instead.',
+    wrapParagraphs(
+      "Usage: criu-gdb demo\n\nOpens the sample checkpoint bundled in test/fixtures/demo (a real CRIU dump of a small static program with three named threads) in gdb through criu-load, and prints every thread's backtrace. Without gdb it prints what the reader sees instead.",
+    ),
   run() {
     const demo = demoDirectory();
     const checkpoint = join(demo, 'checkpoint');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
 import { helpText } from '../../views/view.js';
+import { wrapParagraphs } from '../wrap.js';
 import type { Command } from './command.js';
 
 const PLUGIN_RELATIVE = join('gdb-plugin', 'criu_gdb.py');
@@ -58,7 +59,7 @@ export const gdbinitCommand: Command = {
   help: () =>
     helpText(
       'criu-gdb gdbinit [--install]',
-      "Prints the line that loads criu-gdb's plugin into gdb, for ~/.gdbinit. With --install, appends it\nto ~/.gdbinit ($HOME is honoured) unless it is already there. Then 'criu-load DIR' works in any gdb.",
+      wrapParagraphs("Prints the line that loads criu-gdb's plugin into gdb, for ~/.gdbinit. With --install, appends it\nto ~/.gdbinit ($HOME is honoured) unless it is already there. Then 'criu-load DIR' works in any gdb."),
       options,
     ),
   run(args) {

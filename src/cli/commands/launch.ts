@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter, resolve } from 'node:path';
-import { CheckpointError, CriuGdbError, UsageError } from '../../errors.js';
+import { CriuGdbError, UsageError } from '../../errors.js';
+import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
+import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
+import { wrapParagraphs } from '../wrap.js';
 import type { Command } from './command.js';
 import { pluginPath } from './gdbinit.js';
 
@@ -27,29 +30,14 @@ function onPath(command: string): boolean {
 }
 
 /**
- * The gdb to start: CRIU_GDB_GDB when set; else `gdb-multiarch`, when installed, for a checkpoint directory
- * of another architecture than this machine's (a native gdb knows only its own); else `gdb`.
+ * The gdb to start: CRIU_GDB_GDB when set; else `gdb-multiarch`, when installed, for a checkpoint of another
+ * architecture (`arch`, CRIU's name) than this machine's: a native gdb knows only its own. Else `gdb`
+ * (criu-load then says in one line what to install).
  */
-export async function chooseGdb(dir: string, root: string | undefined): Promise<string> {
+export function chooseGdb(arch: string | undefined): string {
   const chosen = process.env['CRIU_GDB_GDB'];
   if (chosen) return chosen;
-  // Only a directory is looked into: an archive would be indexed twice. criu-load names what to install.
-  if (!statSync(dir).isDirectory() || !onPath('gdb-multiarch')) return 'gdb';
-  let arch: string | undefined;
-  try {
-    // Loaded here, not at start-up: `criu-gdb --help` and the other commands do not need it.
-    const { Checkpoint } = await import('../../model/checkpoint.js');
-    const checkpoint = await Checkpoint.open(dir, { root });
-    try {
-      arch = checkpoint.processes.map((p) => p.arch).find((a) => a !== 'unknown');
-    } finally {
-      checkpoint.close();
-    }
-  } catch (error) {
-    if (!(error instanceof CriuGdbError)) throw error;
-    return 'gdb'; // criu-load reports the damage
-  }
-  return arch !== undefined && arch !== HOST_ARCH[process.arch] ? 'gdb-multiarch' : 'gdb';
+  return arch !== undefined && arch !== HOST_ARCH[process.arch] && onPath('gdb-multiarch') ? 'gdb-multiarch' : 'gdb';
 }
 
 /** Usage line of the launcher, for the main help. */
@@ -90,6 +78,20 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
 }
 
 /**
+ * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
+ * on it. An archive is only indexed (its pages stay where they are). Returns the checkpoint's architecture
+ * (CRIU's name, from the first process with a core image), if any.
+ */
+export function assertCheckpoint(path: string, root: string | undefined): string | undefined {
+  const checkpoint = Checkpoint.open(path, { root, archive: { pages: 'lazy' } });
+  try {
+    return checkpoint.processes.map((p) => p.arch).find((arch) => arch !== 'unknown');
+  } finally {
+    checkpoint.close();
+  }
+}
+
+/**
  * Starts gdb on the checkpoint with inherited stdio and resolves to gdb's exit status. `argv` is the CLI's
  * arguments (a leading `gdb` is skipped). While gdb runs, Ctrl-C belongs to gdb: this process ignores it.
  */
@@ -108,12 +110,10 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     const args = parseArgs(own, options);
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
-    if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such checkpoint directory`);
-    const stat = statSync(dir);
-    if (!stat.isDirectory() && !stat.isFile()) throw new CheckpointError(`${dir}: not a checkpoint directory or archive`);
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
-    gdbArgs = gdbCommandLine(dir, stringOption(args, 'root'), intOption(args, 'pid'), extra);
-    gdb = await chooseGdb(dir, stringOption(args, 'root'));
+    const root = stringOption(args, 'root');
+    gdb = chooseGdb(assertCheckpoint(dir, root));
+    gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
@@ -121,7 +121,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
       return 1;
     }
     if (error instanceof CriuGdbError) {
-      err(`criu-gdb: ${error.message}`);
+      err(`criu-gdb: ${escapeControls(error.message)}`);
       return 2;
     }
     throw error;
@@ -154,13 +154,13 @@ export const launchCommand: Command = {
   help: () =>
     helpText(
       `criu-gdb ${LAUNCH_USAGE}`,
-      [
+      wrapParagraphs([
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
         '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
-        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb; a checkpoint directory of",
-        "another architecture than this machine's (arm64 on x86-64) starts gdb-multiarch when it is installed.",
-      ].join('\n'),
+        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb; a checkpoint of another",
+        "architecture than this machine's (arm64 on x86-64) starts gdb-multiarch when it is installed.",
+      ].join('\n')),
       options,
     ),
   run() {

@@ -21,6 +21,10 @@
 # themselves: `set -e` does not apply inside a function that is called from `if`, `&&` or `||`.
 
 PAPT_NAME="${PAPT_NAME:-private-apt}"
+# Debian architecture of the packages to fetch (set before papt_init). amd64 for programs this machine runs;
+# another one (arm64) only to unpack a foreign root, e.g. an emulated guest's (papt_unpack then checks that
+# root's own loader).
+PAPT_ARCH="${PAPT_ARCH:-amd64}"
 PAPT_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 PAPT_DIR=""
 PAPT_MIRROR=""
@@ -124,8 +128,8 @@ Dir::Cache "$PAPT_DIR/cache";
 Dir::Cache::Archives "$PAPT_DIR/archives";
 Dir::Log "$PAPT_DIR/log";
 Debug::NoLocking "true";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
+APT::Architecture "$PAPT_ARCH";
+APT::Architectures { "$PAPT_ARCH"; };
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 APT::Sandbox::User "root";
@@ -215,8 +219,17 @@ papt_unpack() {
 #   ROOT/$(papt_loader) --library-path "$(papt_library_path ROOT)" ROOT/usr/bin/PROG ...
 # --library-path (unlike LD_LIBRARY_PATH) is not inherited by the programs PROG starts, so they keep
 # the system's libc.
-papt_loader() { printf 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'; }
-papt_library_path() { printf '%s/usr/lib/x86_64-linux-gnu:%s/lib/x86_64-linux-gnu' "$1" "$1"; }
+papt_loader() {
+  case "$PAPT_ARCH" in
+    arm64) printf 'usr/lib/ld-linux-aarch64.so.1' ;;
+    *) printf 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' ;;
+  esac
+}
+papt_library_path() {
+  local triplet=x86_64-linux-gnu
+  [ "$PAPT_ARCH" = arm64 ] && triplet=aarch64-linux-gnu
+  printf '%s/usr/lib/%s:%s/lib/%s' "$1" "$triplet" "$1" "$triplet"
+}
 
 # Package lists and downloads are only needed while installing; keep the cache small.
 papt_clean() {
