@@ -14,12 +14,10 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exportCoresSync } from '../../src/export/coredump.js';
 import { Checkpoint } from '../../src/model/checkpoint.js';
-import { FIXTURES_DIR } from '../helpers/checkpoints.js';
+import { ARM64_FIXTURE_NAMES, FIXTURES_DIR } from '../helpers/checkpoints.js';
 import { gdbOnCheckpoint, normalizedBacktrace, registerValues, threadBlocks } from '../helpers/gdb-session.js';
 import type { Truth } from '../helpers/truth.js';
 
-/** The arm64 fixtures, by the names the fixture-making script gives them. */
-const ARM64_FIXTURES = ['arm64-threads', 'arm64-libchain', 'arm64-neon', 'arm64-forktree', 'arm64-16k-libchain', 'arm64-16k-neon', 'arm64-pac-libchain'] as const;
 
 /** Registers live gdb showed that CRIU's arm64 images do not hold (SVE vector length, SME's TPIDR2). */
 const NOT_IN_IMAGES = new Set(['vg', 'tpidr2']);
@@ -54,7 +52,7 @@ function comparable(body: string): string {
 const scratch = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'arm64-fixtures-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-for (const name of ARM64_FIXTURES) {
+for (const name of ARM64_FIXTURE_NAMES) {
   const dir = join(FIXTURES_DIR, name);
   const present = existsSync(join(dir, 'truth.json'));
   if (!present) console.warn(`skipping ${name}: test/fixtures/${name} is not in this checkout (test/setup/make-arm64-fixtures.sh makes it)`);
