@@ -1,5 +1,5 @@
 import { budget, BudgetError, overBudget } from '../budget.js';
-import { ImageError } from '../errors.js';
+import { CriuGdbError, ImageError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
 import { num } from './fields.js';
 import { EntryReader } from './framing.js';
@@ -121,7 +121,7 @@ export class PagemapIndex {
    * Checkpoint.pageSize); returns undefined when it does not exist.
    */
   static read(dir: ImageDirectory, name: string, pageBytes: number): PagemapIndex | undefined {
-    if (!isPageSize(pageBytes)) throw new Error(`page size ${pageBytes} is not a power of two from ${MIN_PAGE_BYTES} to ${MAX_PAGE_BYTES}`);
+    if (!isPageSize(pageBytes)) throw new CriuGdbError(`page size ${pageBytes} is not a power of two from ${MIN_PAGE_BYTES} to ${MAX_PAGE_BYTES}`);
     const pageMask = BigInt(pageBytes) - 1n;
     const pageShift = shiftOf(pageBytes);
     const file = dir.tryOpen(name);
