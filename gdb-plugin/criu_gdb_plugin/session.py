@@ -178,6 +178,22 @@ def _restore_sysroot(session):
     return []
 
 
+def _check_architectures(processes):
+    """Refuses, in one line, a checkpoint of an architecture this gdb was built without (a native x86-64
+    gdb cannot debug aarch64 tasks; gdb-multiarch can). The target description then selects it."""
+    names = getattr(gdb, "architecture_names", None)
+    if names is None:
+        return
+    known = set(names())
+    for process in processes:
+        wanted = process.get("architecture")
+        if isinstance(wanted, str) and wanted not in known:
+            raise gdb.GdbError(
+                "pid %d is an %s process and this gdb cannot debug %s programs: install gdb-multiarch "
+                "(apt install gdb-multiarch) and run criu-load from it" % (process["pid"], wanted, wanted)
+            )
+
+
 def _connect(session, progress):
     """One inferior per process, connected to its socket."""
     with Quiet():
@@ -237,6 +253,7 @@ def load(path, given, root, pid, remote_files=False, build_id_dirs=()):
         session.processes = result["processes"]
         session.directory = result.get("directory")
         session.files = result.get("files") or {}
+        _check_architectures(session.processes)
         hooks.install_hooks()
         current = session
         _set_sysroot(session, session.files)

@@ -33,9 +33,6 @@ import {
   writeProgramHeader,
   type Note,
 } from './elf.js';
-import { PAGE_BYTES, PAGE_SIZE } from '../images/pagemap.js';
-
-const PAGE = PAGE_SIZE;
 /** Memory read per step. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -62,6 +59,8 @@ export type MemorySource = (address: bigint, length: number) => Buffer;
 /** What to write. */
 export interface CoreContents {
   machine: number;
+  /** The process's page size in bytes: segments are aligned to it. */
+  pageSize: number;
   notes: readonly Note[];
   segments: readonly CoreSegment[];
 }
@@ -89,6 +88,7 @@ export function layoutCore(contents: CoreContents): CoreLayout {
   const phnum = 1 + contents.segments.length;
   const notesOffset = ELF_HEADER_SIZE + PROGRAM_HEADER_SIZE * phnum;
   const notesSize = contents.notes.reduce((sum, note) => sum + noteSize(note), 0);
+  const PAGE = BigInt(contents.pageSize);
   const dataOffset = roundUp(BigInt(notesOffset + notesSize), PAGE);
   const segmentOffsets: bigint[] = [];
   let offset = dataOffset;
@@ -130,7 +130,7 @@ export function encodeCoreHead(contents: CoreContents, layout: CoreLayout): Buff
       vaddr: segment.start,
       filesz: size,
       memsz: size,
-      align: PAGE,
+      align: BigInt(contents.pageSize),
     });
   });
   let at = layout.notesOffset;
@@ -180,7 +180,7 @@ export function* writeCoreSteps(
   chunkBytes = DEFAULT_CHUNK_BYTES,
   options: { threaded?: boolean } = {},
 ): Generator<CoreProgress, CoreWriteResult> {
-  if (chunkBytes <= 0 || chunkBytes % PAGE_BYTES !== 0) throw new Error('chunk size must be a positive multiple of the page size');
+  if (chunkBytes <= 0 || chunkBytes % contents.pageSize !== 0) throw new Error('chunk size must be a positive multiple of the page size');
   const layout = layoutCore(contents);
   const head = encodeCoreHead(contents, layout);
   writeAll(fd, head, 0, head.length, 0n);

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { CriuGdbError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
-import { EM_X86_64, segmentFlags } from './elf.js';
+import { architectureFor, findArchitecture } from '../arch/architectures.js';
+import { segmentFlags } from './elf.js';
 import { DEFAULT_CHUNK_BYTES, runSteps, runStepsAsync, writeCoreSteps, type CoreContents, type CoreProgress, type CoreSegment } from './core-writer.js';
 import type { CriuGdbUnavailableRange } from './criugdb-note.js';
 import { processNotes } from './notes.js';
@@ -66,7 +67,7 @@ export interface CoredumpOptions {
   outDir: string;
   /** Only these processes (default: every process that can be exported). */
   pids?: readonly number[] | undefined;
-  /** Memory read per step, a multiple of 4096 (default 8 MiB). */
+  /** Memory read per step, a multiple of the checkpoint's page size (default 8 MiB). */
   chunkBytes?: number | undefined;
   /** Write on a second thread while reading (default: for cores with 64 MiB of data or more). */
   threadedWrites?: boolean | undefined;
@@ -114,14 +115,15 @@ export function planCore(process: ProcessModel): CorePlan {
   }
   const noteRanges: CriuGdbUnavailableRange[] = unavailable.map((u) => ({ start: `0x${u.start.toString(16)}`, end: `0x${u.end.toString(16)}`, reason: u.reason }));
   const notes = processNotes(process, noteRanges);
-  return { contents: { machine: EM_X86_64, notes, segments }, unavailable, memoryBytes, zeroBytes };
+  const machine = architectureFor(process.arch, `pid ${process.pid}`).elfMachine;
+  return { contents: { machine, pageSize: process.checkpoint.pageSize, notes, segments }, unavailable, memoryBytes, zeroBytes };
 }
 
 /** Why a process cannot be exported, or undefined when it can. */
 export function notExportable(process: ProcessModel): string | undefined {
   if (process.state === 'dead' || process.state === 'zombie') return `pid ${process.pid} is a zombie: it has no memory or registers to export`;
   if (process.arch === 'unknown') return `pid ${process.pid} has no core image of its leader thread, so no registers to export`;
-  if (process.arch !== 'x86_64') return `pid ${process.pid} is an ${process.arch} process; only x86_64 processes can be exported`;
+  if (!findArchitecture(process.arch)) return `pid ${process.pid} is an ${process.arch} process; only x86_64 and aarch64 processes can be exported`;
   return undefined;
 }
 

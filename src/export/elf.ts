@@ -50,6 +50,14 @@ export const NT = {
   X86_SHSTK: 0x204,
   /** Owner "LINUX": where each XSAVE component is in NT_X86_XSTATE (Linux 6.10+; gdb 15+ reads it). */
   X86_XSAVE_LAYOUT: 0x205,
+  /** Owner "LINUX": AArch64 TPIDR_EL0 (8 bytes). */
+  ARM_TLS: 0x401,
+  /** Owner "LINUX": AArch64 pointer-authentication masks, data then instruction (2 x 8 bytes). */
+  ARM_PAC_MASK: 0x406,
+  /** Owner "LINUX": AArch64 pointer-authentication address keys APIA, APIB, APDA, APDB (4 x 16 bytes). */
+  ARM_PACA_KEYS: 0x407,
+  /** Owner "LINUX": AArch64 pointer-authentication generic key APGA (16 bytes). */
+  ARM_PACG_KEYS: 0x408,
 } as const;
 
 /** What the ELF file header of a core needs. */

@@ -1,10 +1,14 @@
 /**
- * The notes of an x86-64 Linux core for one checkpointed process, in the order Linux writes them:
+ * The notes of an x86-64 or AArch64 Linux core for one checkpointed process, in the order Linux writes them:
  *
- *   first thread (the leader): NT_PRSTATUS, NT_PRPSINFO, [NT_SIGINFO], NT_AUXV, NT_FILE, NT_FPREGSET,
- *                              NT_X86_XSTATE, NT_X86_XSAVE_LAYOUT, [NT_X86_SHSTK]
- *   every other thread:        NT_PRSTATUS, [NT_SIGINFO], NT_FPREGSET, NT_X86_XSTATE, [NT_X86_SHSTK]
+ *   first thread (the leader): NT_PRSTATUS, NT_PRPSINFO, [NT_SIGINFO], NT_AUXV, NT_FILE, then its registers
+ *   every other thread:        NT_PRSTATUS, [NT_SIGINFO], then its registers
  *   then:                      CRIUGDB (criu-gdb's own note, see criugdb-note.ts)
+ *
+ * where the registers are, on x86-64: NT_FPREGSET, NT_X86_XSTATE, NT_X86_XSAVE_LAYOUT (leader only),
+ * [NT_X86_SHSTK]; on AArch64: NT_FPREGSET (struct user_fpsimd_state: v0-v31, fpsr, fpcr, 8 reserved bytes,
+ * 528 bytes), NT_ARM_TLS (tpidr), [NT_ARM_PAC_MASK], [NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS when CRIU saved
+ * the keys].
  *
  * Readers attach NT_SIGINFO and the register notes to the thread of the NT_PRSTATUS before them; the first
  * NT_PRSTATUS is the thread gdb selects, so the leader comes first.
@@ -14,20 +18,26 @@
  * fpvalid 328); struct elf_prpsinfo is 136 bytes (state 0, sname 1, zomb 2, nice 3, flag 8, uid 16, gid 20,
  * pid 24, ppid 28, pgrp 32, sid 36, fname 40 (16), psargs 56 (80)); NT_FILE is count, page size, then
  * (start, end, offset in pages) per file mapping, then the NUL-terminated names.
+ * AArch64: struct elf_prstatus is 392 bytes, the same up to 111, then 34 registers (x0-x30, sp, pc,
+ * pstate) at 112..383 and fpvalid at 384; struct elf_prpsinfo is the same 136 bytes as on x86-64.
  */
 import { CriuGdbError } from '../errors.js';
 import { packageVersion } from '../package.js';
-import type { X86GpRegisters, X86Registers } from '../images/registers.js';
+import type { ThreadRegisterState } from '../arch/architecture.js';
+import type { Aarch64LiveRegisters } from '../arch/aarch64/syscall-restart.js';
+import type { Aarch64Registers, Registers, X86GpRegisters, X86Registers } from '../images/registers.js';
 import type { SigInfo } from '../images/signals.js';
-import { PAGE_SIZE } from '../images/pagemap.js';
 import type { ProcessModel } from '../model/process.js';
 import type { Mapping } from '../model/types.js';
-import type { LiveRegisters } from '../arch/x86_64/syscall-restart.js';
 import { CRIUGDB_INFO_FORMAT, encodeCriuGdbNote, type CriuGdbThreadInfo, type CriuGdbUnavailableRange } from './criugdb-note.js';
 import { NT, type Note } from './elf.js';
 import { encodeFxsave, encodeXsave, encodeXsaveLayout } from './xstate.js';
 
 export const PRSTATUS_SIZE = 336;
+/** struct elf_prstatus on AArch64. */
+export const AARCH64_PRSTATUS_SIZE = 392;
+/** struct user_fpsimd_state (NT_FPREGSET on AArch64). */
+export const AARCH64_FPSIMD_SIZE = 528;
 export const PRPSINFO_SIZE = 136;
 export const SIGINFO_SIZE = 128;
 /** Bytes of the command line kept in pr_psargs (ELF_PRARGSZ - 1 and a NUL). */
@@ -55,9 +65,9 @@ export interface PrstatusFields {
   fpvalid: boolean;
 }
 
-/** struct elf_prstatus (x86-64). CPU times are not in the images: they stay 0. */
-export function encodePrstatus(f: PrstatusFields): Buffer {
-  const out = Buffer.alloc(PRSTATUS_SIZE);
+/** The architecture-independent start of struct elf_prstatus (bytes 0..111). */
+function prstatusHead(size: number, f: Omit<PrstatusFields, 'gp' | 'fpvalid'>): Buffer {
+  const out = Buffer.alloc(size);
   out.writeInt32LE(f.cursig, 0); // pr_info.si_signo
   out.writeInt16LE(f.cursig, 12);
   out.writeBigUInt64LE(BigInt.asUintN(64, f.sigpend), 16);
@@ -66,8 +76,46 @@ export function encodePrstatus(f: PrstatusFields): Buffer {
   out.writeInt32LE(f.ppid, 36);
   out.writeInt32LE(f.pgrp, 40);
   out.writeInt32LE(f.sid, 44);
+  return out;
+}
+
+/** struct elf_prstatus (x86-64). CPU times are not in the images: they stay 0. */
+export function encodePrstatus(f: PrstatusFields): Buffer {
+  const out = prstatusHead(PRSTATUS_SIZE, f);
   GP_ORDER.forEach((name, i) => out.writeBigUInt64LE(BigInt.asUintN(64, f.gp[name]), 112 + i * 8));
   out.writeInt32LE(f.fpvalid ? 1 : 0, 328);
+  return out;
+}
+
+/** What NT_PRSTATUS says about one AArch64 thread. */
+export interface Aarch64PrstatusFields extends Omit<PrstatusFields, 'gp' | 'fpvalid'> {
+  regs: Aarch64Registers;
+}
+
+/** struct elf_prstatus (AArch64): pr_reg is x0-x30, sp, pc, pstate; the FP/SIMD set is always saved. */
+export function encodeAarch64Prstatus(f: Aarch64PrstatusFields): Buffer {
+  const out = prstatusHead(AARCH64_PRSTATUS_SIZE, f);
+  const words = [...f.regs.x, f.regs.sp, f.regs.pc, f.regs.pstate];
+  words.forEach((value, i) => out.writeBigUInt64LE(BigInt.asUintN(64, value), 112 + i * 8));
+  out.writeInt32LE(1, 384);
+  return out;
+}
+
+/** NT_FPREGSET on AArch64: struct user_fpsimd_state. */
+export function encodeAarch64Fpsimd(regs: Aarch64Registers): Buffer {
+  const out = Buffer.alloc(AARCH64_FPSIMD_SIZE);
+  regs.v.forEach((v, i) => v.copy(out, i * 16, 0, 16));
+  out.writeUInt32LE(regs.fpsr >>> 0, 512);
+  out.writeUInt32LE(regs.fpcr >>> 0, 516);
+  return out;
+}
+
+function u128(values: readonly bigint[]): Buffer {
+  const out = Buffer.alloc(values.length * 16);
+  values.forEach((value, i) => {
+    out.writeBigUInt64LE(BigInt.asUintN(64, value), i * 16);
+    out.writeBigUInt64LE(BigInt.asUintN(64, value >> 64n), i * 16 + 8);
+  });
   return out;
 }
 
@@ -119,16 +167,16 @@ export interface FileMappingEntry {
   name: string;
 }
 
-/** NT_FILE: the file mappings, offsets in units of the page size as Linux writes them. */
-export function encodeFileNote(entries: readonly FileMappingEntry[]): Buffer {
+/** NT_FILE: the file mappings, offsets in units of the checkpoint's page size as Linux writes them. */
+export function encodeFileNote(entries: readonly FileMappingEntry[], pageSize: bigint): Buffer {
   const names = Buffer.concat(entries.map((e) => Buffer.from(`${e.name}\0`, 'utf8')));
   const out = Buffer.alloc(16 + entries.length * 24 + names.length);
   out.writeBigUInt64LE(BigInt(entries.length), 0);
-  out.writeBigUInt64LE(PAGE_SIZE, 8);
+  out.writeBigUInt64LE(pageSize, 8);
   entries.forEach((e, i) => {
     out.writeBigUInt64LE(e.start, 16 + i * 24);
     out.writeBigUInt64LE(e.end, 24 + i * 24);
-    out.writeBigUInt64LE(e.offset / PAGE_SIZE, 32 + i * 24);
+    out.writeBigUInt64LE(e.offset / pageSize, 32 + i * 24);
   });
   names.copy(out, 16 + entries.length * 24);
   return out;
@@ -208,18 +256,22 @@ export function fileMappings(mappings: readonly Mapping[]): FileMappingEntry[] {
 /** A thread's registers as the live process had them (undefined when its core image is missing). */
 export interface ThreadRegisters {
   tid: number;
-  live: LiveRegisters | undefined;
+  live: ThreadRegisterState | undefined;
 }
 
 /**
- * x86-64 registers of every thread, CRIU's syscall-restart adjustment undone; refuses anything else. A
- * thread whose core image is missing (with a warning) has none; the leader's must be there.
+ * Registers of every thread (x86-64 or AArch64), CRIU's syscall-restart adjustment undone; refuses anything
+ * else. A thread whose core image is missing (with a warning) has none; the leader's must be there.
  */
 export function threadRegisters(process: ProcessModel): ThreadRegisters[] {
-  if (process.arch !== 'x86_64') throw new CriuGdbError(`pid ${process.pid} is an ${process.arch} process; only x86_64 processes can be exported as cores`);
+  if (process.arch !== 'x86_64' && process.arch !== 'aarch64') {
+    throw new CriuGdbError(`pid ${process.pid} is an ${process.arch} process; only x86_64 and aarch64 processes can be exported as cores`);
+  }
   return process.tids.map((tid) => {
     const live = process.liveRegisters(tid);
-    if (live?.registers.gp.mode === 'compat') throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
+    if (live?.registers.arch === 'x86_64' && live.registers.gp.mode === 'compat') {
+      throw new CriuGdbError(`thread ${tid} of pid ${process.pid} is a 32-bit task; only 64-bit x86 tasks can be exported`);
+    }
     return { tid, live };
   });
 }
@@ -229,8 +281,37 @@ function producer(): string {
   return version === 'unknown' ? 'criu-gdb' : `criu-gdb ${version}`;
 }
 
+/**
+ * AArch64 register notes of one thread: FP/SIMD, TLS, the pointer-authentication masks when the process has
+ * them (see pauthMask in src/arch/aarch64) and the pointer-authentication keys CRIU saved.
+ */
+export function aarch64RegisterNotes(regs: Aarch64LiveRegisters): Note[] {
+  const tls = Buffer.alloc(8);
+  tls.writeBigUInt64LE(BigInt.asUintN(64, regs.tls));
+  const notes: Note[] = [
+    { name: 'CORE', type: NT.FPREGSET, desc: encodeAarch64Fpsimd(regs) },
+    { name: 'LINUX', type: NT.ARM_TLS, desc: tls },
+  ];
+  if (regs.pauthMask !== undefined) {
+    const masks = Buffer.alloc(16);
+    masks.writeBigUInt64LE(regs.pauthMask, 0);
+    masks.writeBigUInt64LE(regs.pauthMask, 8);
+    notes.push({ name: 'LINUX', type: NT.ARM_PAC_MASK, desc: masks });
+  }
+  const pac = regs.pac;
+  if (pac?.apia !== undefined && pac.apib !== undefined && pac.apda !== undefined && pac.apdb !== undefined) {
+    notes.push({ name: 'LINUX', type: NT.ARM_PACA_KEYS, desc: u128([pac.apia, pac.apib, pac.apda, pac.apdb]) });
+  }
+  if (pac?.apga !== undefined) notes.push({ name: 'LINUX', type: NT.ARM_PACG_KEYS, desc: u128([pac.apga]) });
+  return notes;
+}
+
 /** Registers of one thread in the order of the thread's register notes; `first` adds the XSAVE layout. */
-function registerNotes(regs: X86Registers, first: boolean): Note[] {
+function registerNotes(regs: Registers, first: boolean): Note[] {
+  return regs.arch === 'aarch64' ? aarch64RegisterNotes(regs) : x86RegisterNotes(regs, first);
+}
+
+function x86RegisterNotes(regs: X86Registers, first: boolean): Note[] {
   const notes: Note[] = [];
   if (regs.fpregs) notes.push({ name: 'CORE', type: NT.FPREGSET, desc: encodeFxsave(regs.fpregs) });
   const xsave = encodeXsave(regs);
@@ -280,20 +361,23 @@ export function processNotes(process: ProcessModel, unavailable: readonly CriuGd
     const core = process.core(tid);
     const own = checkpoint.tolerate(() => process.threadSignals(tid)) ?? [];
     const thread = names.get(tid);
+    const status = {
+      cursig,
+      sigpend: signalMask(own),
+      sighold: thread?.blockedSignals ?? 0n,
+      pid: tid,
+      ppid: process.ppid,
+      pgrp: process.pgid,
+      sid: process.sid,
+    };
+    const registers = live.registers;
     notes.push({
       name: 'CORE',
       type: NT.PRSTATUS,
-      desc: encodePrstatus({
-        cursig,
-        sigpend: signalMask(own),
-        sighold: thread?.blockedSignals ?? 0n,
-        pid: tid,
-        ppid: process.ppid,
-        pgrp: process.pgid,
-        sid: process.sid,
-        gp: live.registers.gp,
-        fpvalid: live.registers.fpregs !== undefined,
-      }),
+      desc:
+        registers.arch === 'aarch64'
+          ? encodeAarch64Prstatus({ ...status, regs: registers })
+          : encodePrstatus({ ...status, gp: registers.gp, fpvalid: registers.fpregs !== undefined }),
     });
     if (index === 0) {
       const state = stateCode(process.state);
@@ -320,7 +404,7 @@ export function processNotes(process: ProcessModel, unavailable: readonly CriuGd
     if (index === 0) {
       if (mm) notes.push({ name: 'CORE', type: NT.AUXV, desc: encodeAuxv(mm.auxv) });
       const files = fileMappings(process.mappings());
-      if (files.length > 0) notes.push({ name: 'CORE', type: NT.FILE, desc: encodeFileNote(files) });
+      if (files.length > 0) notes.push({ name: 'CORE', type: NT.FILE, desc: encodeFileNote(files, BigInt(process.checkpoint.pageSize)) });
     }
     notes.push(...registerNotes(live.registers, index === 0));
     const info: CriuGdbThreadInfo = { tid, name: thread?.name ?? '' };

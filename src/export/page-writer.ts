@@ -10,7 +10,6 @@
  */
 import { writeSync } from 'node:fs';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { PAGE_BYTES } from '../images/pagemap.js';
 
 /** Chunks queued to the writer thread at most. */
 export const MAX_IN_FLIGHT = 4;
@@ -27,7 +26,12 @@ export interface PageWriter {
   abort(): void;
 }
 
-const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
+/**
+ * Granularity of the zero test that leaves holes in the core file: a file-system block, not the target's
+ * page (every page size is a multiple of it, and so is every chunk).
+ */
+export const SPARSE_BLOCK_BYTES = 4096;
+const ZERO_PAGE = Buffer.alloc(SPARSE_BLOCK_BYTES);
 
 function writeAll(fd: number, buffer: Buffer, offset: number, length: number, position: bigint): void {
   let done = 0;
@@ -42,10 +46,10 @@ function writeAll(fd: number, buffer: Buffer, offset: number, length: number, po
 export function writeNonZeroPages(fd: number, chunk: Buffer, position: bigint): number {
   let written = 0;
   let runStart = -1;
-  const pages = chunk.length / PAGE_BYTES;
+  const pages = chunk.length / SPARSE_BLOCK_BYTES;
   for (let page = 0; page <= pages; page++) {
-    const at = page * PAGE_BYTES;
-    const zero = page === pages || chunk.compare(ZERO_PAGE, 0, PAGE_BYTES, at, at + PAGE_BYTES) === 0;
+    const at = page * SPARSE_BLOCK_BYTES;
+    const zero = page === pages || chunk.compare(ZERO_PAGE, 0, SPARSE_BLOCK_BYTES, at, at + SPARSE_BLOCK_BYTES) === 0;
     if (!zero && runStart < 0) runStart = at;
     else if (zero && runStart >= 0) {
       writeAll(fd, chunk, runStart, at - runStart, position + BigInt(runStart));
@@ -81,7 +85,7 @@ export class DirectPageWriter implements PageWriter {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
-const PAGE = ${PAGE_BYTES};
+const PAGE = ${SPARSE_BLOCK_BYTES};
 const ZERO = Buffer.alloc(PAGE);
 const state = new Int32Array(workerData.state);
 const written = new BigInt64Array(workerData.written);

@@ -1,16 +1,26 @@
 import { budget, BudgetError, overBudget } from '../budget.js';
-import { ImageError } from '../errors.js';
+import { CriuGdbError, ImageError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
 import { num } from './fields.js';
 import { EntryReader } from './framing.js';
 import { Magic } from './magic.js';
 import { WireReader } from './wire.js';
 
-/** Page size of every architecture criu-gdb reads (x86_64 and aarch64 with 4 KiB pages), in bytes. */
-export const PAGE_BYTES = 4096;
-/** {@link PAGE_BYTES} as a bigint, for address arithmetic. */
-export const PAGE_SIZE = BigInt(PAGE_BYTES);
-const PAGE_SHIFT = 12n;
+/** Smallest and largest page size a Linux kernel criu-gdb reads can have: 4 KiB (x86-64, arm64) to 64 KiB (arm64). */
+export const MIN_PAGE_BYTES = 4096;
+export const MAX_PAGE_BYTES = 65536;
+/** auxv type of the page size the kernel gave the process. */
+export const AT_PAGESZ = 6n;
+
+/** Whether `bytes` can be a page size: a power of two from 4 KiB to 64 KiB. */
+export function isPageSize(bytes: number): boolean {
+  return Number.isInteger(bytes) && bytes >= MIN_PAGE_BYTES && bytes <= MAX_PAGE_BYTES && (bytes & (bytes - 1)) === 0;
+}
+
+/** log2 of a page size. */
+function shiftOf(pageBytes: number): bigint {
+  return BigInt(Math.log2(pageBytes));
+}
 
 /** Pagemap entry flags. */
 export const PE_PARENT = 1;
@@ -21,11 +31,13 @@ export const PE_PRESENT = 4;
 export const MAX_PAGEMAP_BYTES = 256 * 1024 * 1024;
 
 const PAGES_IMAGE = /^pages-\d+\.img$/;
-const chainPages = new WeakMap<ImageDirectory, number>();
+const chainPages = new WeakMap<ImageDirectory, Map<number, number>>();
 
 /** Pages held by the pages-N.img files of `dir` and of its parent chain: what pagemap runs can point at. */
-function pagesInChain(dir: ImageDirectory): number {
-  let cached = chainPages.get(dir);
+function pagesInChain(dir: ImageDirectory, pageBytes: number): number {
+  let bySize = chainPages.get(dir);
+  if (!bySize) chainPages.set(dir, (bySize = new Map()));
+  let cached = bySize.get(pageBytes);
   if (cached === undefined) {
     let bytes = 0;
     for (const name of dir.listing()) if (PAGES_IMAGE.test(name)) bytes += dir.sizeOf(name) ?? 0;
@@ -35,8 +47,8 @@ function pagesInChain(dir: ImageDirectory): number {
     } catch {
       // A bad parent link is reported when a run needs the parent, not here.
     }
-    cached = Math.floor(bytes / PAGE_BYTES) + (parent ? pagesInChain(parent) : 0);
-    chainPages.set(dir, cached);
+    cached = Math.floor(bytes / pageBytes) + (parent ? pagesInChain(parent, pageBytes) : 0);
+    bySize.set(pageBytes, cached);
   }
   return cached;
 }
@@ -102,17 +114,25 @@ export class PagemapIndex {
     readonly pagesProblem: string | undefined,
     /** Bytes of data this pagemap keeps in its pages file. */
     readonly presentBytes: number,
+    /** The checkpoint's page size, in bytes. */
+    readonly pageBytes: number,
   ) {}
 
   /** Pages the pagemap lists as present that its pages file, cut short, does not hold (0 when whole or missing). */
   get pagesCutOff(): number {
     if (!this.pages) return 0;
-    const held = Math.floor(this.pages.size / PAGE_BYTES) * PAGE_BYTES;
-    return Math.max(0, Math.ceil((this.presentBytes - held) / PAGE_BYTES));
+    const held = Math.floor(this.pages.size / this.pageBytes) * this.pageBytes;
+    return Math.max(0, Math.ceil((this.presentBytes - held) / this.pageBytes));
   }
 
-  /** Reads a pagemap image; returns undefined when it does not exist. */
-  static read(dir: ImageDirectory, name: string): PagemapIndex | undefined {
+  /**
+   * Reads a pagemap image whose runs count pages of `pageBytes` (the checkpoint's page size, see
+   * Checkpoint.pageSize); returns undefined when it does not exist.
+   */
+  static read(dir: ImageDirectory, name: string, pageBytes: number): PagemapIndex | undefined {
+    if (!isPageSize(pageBytes)) throw new CriuGdbError(`page size ${pageBytes} is not a power of two from ${MIN_PAGE_BYTES} to ${MAX_PAGE_BYTES}`);
+    const pageMask = BigInt(pageBytes) - 1n;
+    const pageShift = shiftOf(pageBytes);
     const file = dir.tryOpen(name);
     if (!file) return undefined;
     if (file.size > MAX_PAGEMAP_BYTES) {
@@ -123,7 +143,7 @@ export class PagemapIndex {
     const pagesId = num(head.message, 'pages_id');
     const runs: PageRun[] = [];
     // Every run with data has at least one page in a pages file of the chain; the budget covers the rest.
-    const maxRuns = pagesInChain(dir) + budget('PAGE_RUNS');
+    const maxRuns = pagesInChain(dir, pageBytes) + budget('PAGE_RUNS');
     let dataOffset = 0;
     // One read for the whole (small) pagemap, then a direct walk of the framed entries.
     const first = reader.offset;
@@ -139,16 +159,16 @@ export class PagemapIndex {
       const entry = decodePagemapEntry(bytes.subarray(at + 4, at + 4 + length), file.label, offset);
       at += 4 + length;
       const { start, pages, flags } = entry;
-      if ((start & (PAGE_SIZE - 1n)) !== 0n) {
-        throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} is not page-aligned`);
+      if ((start & pageMask) !== 0n) {
+        throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} is not aligned to the ${pageBytes}-byte page`);
       }
       if (pages <= 0n || pages > 1n << 40n) {
         throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} has an impossible page count ${pages}`);
       }
-      const end = start + (pages << PAGE_SHIFT);
+      const end = start + (pages << pageShift);
       if (end > 1n << 64n) throw new ImageError('bad-value', file.label, offset, `run at 0x${start.toString(16)} wraps around`);
       runs.push({ start, end, flags, dataOffset, entryOffset: offset });
-      if (flags & PE_PRESENT) dataOffset += Number(pages << PAGE_SHIFT);
+      if (flags & PE_PRESENT) dataOffset += Number(pages << pageShift);
     }
     runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     for (let i = 1; i < runs.length; i++) {
@@ -165,7 +185,7 @@ export class PagemapIndex {
     else if (pages && pages.size < dataOffset) {
       problem = `${pages.label} holds ${pages.size} bytes but ${file.label} needs ${dataOffset}`;
     }
-    return new PagemapIndex(file.label, runs, pages, problem, dataOffset);
+    return new PagemapIndex(file.label, runs, pages, problem, dataOffset, pageBytes);
   }
 
   /** The run that covers `address`, found by binary search, or undefined. */

@@ -2,6 +2,7 @@ import { openCheckpointSource, type ArchiveOptions, type CheckpointSource } from
 import { CheckpointError, CriuGdbError, LookupError } from '../errors.js';
 import { isTolerable } from '../budget.js';
 import type { ImageDirectory } from '../images/directory.js';
+import { AT_PAGESZ, isPageSize, MAX_PAGE_BYTES, MIN_PAGE_BYTES } from '../images/pagemap.js';
 import { readInventory, type Inventory } from '../images/inventory.js';
 import { readPstree } from '../images/pstree.js';
 import { readFileTable, type FileDescription } from '../images/files.js';
@@ -36,6 +37,7 @@ export class Checkpoint implements CheckpointContext {
   private fileTable: Map<number, FileDescription> | undefined;
   private readonly contents = new Map<number, ContentSource | null>();
   private mapped: MappedFile[] | undefined;
+  private pageBytes: number | undefined;
 
   private constructor(
     /** The path the user gave. */
@@ -52,6 +54,32 @@ export class Checkpoint implements CheckpointContext {
   /** The images. */
   get dir(): ImageDirectory {
     return this.source.dir;
+  }
+
+  /**
+   * Page size of the dumped kernel, in bytes: AT_PAGESZ of the first process whose saved auxiliary vector
+   * has it (CRIU's inventory does not record it), checked to be a power of two from 4 KiB to 64 KiB. Without
+   * one, an x86-64 dump has 4 KiB pages (its only base page size); any other is refused.
+   */
+  get pageSize(): number {
+    this.pageBytes ??= this.findPageSize();
+    return this.pageBytes;
+  }
+
+  private findPageSize(): number {
+    for (const process of this.processes) {
+      if (!this.dir.has(`mm-${process.pid}.img`)) continue;
+      const entry = this.tolerate(() => process.mm())?.auxvEntries.find((e) => e.type === AT_PAGESZ);
+      if (!entry) continue;
+      const bytes = Number(entry.value);
+      if (!isPageSize(bytes)) {
+        throw new CheckpointError(`mm-${process.pid}.img: saved page size (AT_PAGESZ) ${entry.value} is not a power of two from ${MIN_PAGE_BYTES} to ${MAX_PAGE_BYTES} bytes`);
+      }
+      return bytes;
+    }
+    const arch = this.processes.map((p) => p.arch).find((a) => a !== 'unknown');
+    if (arch === 'x86_64' || arch === undefined) return MIN_PAGE_BYTES;
+    throw new CheckpointError(`no saved auxiliary vector gives the page size (AT_PAGESZ) of this ${arch} checkpoint`);
   }
 
   /**

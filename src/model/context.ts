@@ -10,6 +10,8 @@ export interface CheckpointContext {
   files(): Map<number, FileDescription>;
   /** The content of regular file `id` for file-backed memory, or undefined when it is not a regular file. */
   contentOfFile(id: number): ContentSource | undefined;
+  /** Page size of the dumped kernel in bytes (4 KiB to 64 KiB), the unit of the pagemaps. */
+  readonly pageSize: number;
   /** Records a non-fatal problem once. */
   warn(problem: string): void;
   /** Runs `read`, turning a CriuGdbError into a warning and `undefined`. */

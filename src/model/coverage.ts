@@ -1,16 +1,16 @@
-import { PAGE_SIZE } from '../images/pagemap.js';
 import type { MemorySpan } from './memory.js';
 import type { MappingCoverage } from './types.js';
 
-function pagesOf(bytes: bigint): number {
-  return Number((bytes + PAGE_SIZE - 1n) / PAGE_SIZE);
+function pagesOf(bytes: bigint, page: bigint): number {
+  return Number((bytes + page - 1n) / page);
 }
 
 /** Counts, page by page, where the bytes of `spans` come from (the spans of one mapping, see MemoryReader.spans). */
-export function coverageOf(spans: readonly MemorySpan[]): MappingCoverage {
+export function coverageOf(spans: readonly MemorySpan[], pageBytes: number): MappingCoverage {
+  const page = BigInt(pageBytes);
   const coverage: MappingCoverage = { present: 0, inParent: 0, lazy: 0, zero: 0, fromFile: 0, missing: 0 };
   for (const { start, end, source } of spans) {
-    const pages = pagesOf(end - start);
+    const pages = pagesOf(end - start, page);
     switch (source.type) {
       case 'pages':
       case 'shmem':

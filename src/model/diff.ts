@@ -5,7 +5,7 @@
  * parent checkpoint, or the same checkpoint twice) and pages never touched on both sides are equal without
  * reading anything.
  */
-import { PAGE_BYTES, PAGE_SIZE } from '../images/pagemap.js';
+import { CriuGdbError } from '../errors.js';
 import { readContainerInfo, type ContainerMount } from '../source/metadata.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { MemorySpan, SpanSource } from './memory.js';
@@ -109,6 +109,8 @@ export interface CheckpointDiff {
   b: string;
   /** Mount changes, when both are container checkpoints with a spec.dump. */
   mounts: MountChanges | null;
+  /** The page size of both checkpoints, in bytes: the unit of every page count. */
+  pageBytes: number;
   processes: { added: ProcessBrief[]; removed: ProcessBrief[]; changed: ProcessChange[] };
   memory: MemoryTotals;
 }
@@ -124,8 +126,9 @@ function addTotals(into: MemoryTotals, from: MemoryTotals): void {
   for (const key of Object.keys(into) as Array<keyof MemoryTotals>) into[key] += from[key];
 }
 
-function pages(bytes: bigint): number {
-  return Number((bytes + PAGE_SIZE - 1n) / PAGE_SIZE);
+function pages(bytes: bigint, pageBytes: number): number {
+  const size = BigInt(pageBytes);
+  return Number((bytes + size - 1n) / size);
 }
 
 function brief(process: ProcessModel, checkpoint: Checkpoint): ProcessBrief {
@@ -215,6 +218,8 @@ function addRange(ranges: PageRange[], start: bigint, end: bigint): void {
 
 /** Compares two span lists that cover the same range, page by page. */
 class PageComparer {
+  constructor(readonly pageBytes: number) {}
+
   private readonly bufferA = Buffer.allocUnsafe(CHUNK_BYTES);
   private readonly bufferB = Buffer.allocUnsafe(CHUNK_BYTES);
 
@@ -234,10 +239,10 @@ class PageComparer {
 
   /** [start, end), inside span `a` of A and span `b` of B. */
   private piece(a: MemorySpan, b: MemorySpan, start: bigint, end: bigint, change: MappingChange, totals: MemoryTotals): void {
-    totals.comparedPages += pages(end - start);
+    totals.comparedPages += pages(end - start, this.pageBytes);
     if (a.source.type === 'unavailable' && b.source.type === 'unavailable') {
       // Held by neither (the kernel's vvar page, lazy pages on both sides): nothing to compare, nothing changed.
-      totals.unavailablePages += pages(end - start);
+      totals.unavailablePages += pages(end - start, this.pageBytes);
       return;
     }
     if (a.source.type === 'unavailable' || b.source.type === 'unavailable') {
@@ -251,13 +256,13 @@ class PageComparer {
     for (let at = start; at < end; ) {
       const length = end - at < BigInt(CHUNK_BYTES) ? Number(end - at) : CHUNK_BYTES;
       const chunkEnd = at + BigInt(length);
-      totals.readPages += pages(BigInt(length));
+      totals.readPages += pages(BigInt(length), this.pageBytes);
       const okA = readSource(a.source, at - a.start, this.bufferA, length);
       const okB = readSource(b.source, at - b.start, this.bufferB, length);
       if (!okA || !okB) this.unavailable(at, chunkEnd, change, totals);
       else if (!this.bufferA.subarray(0, length).equals(this.bufferB.subarray(0, length))) {
-        for (let offset = 0; offset < length; offset += PAGE_BYTES) {
-          const size = Math.min(PAGE_BYTES, length - offset);
+        for (let offset = 0; offset < length; offset += this.pageBytes) {
+          const size = Math.min(this.pageBytes, length - offset);
           if (this.bufferA.compare(this.bufferB, offset, offset + size, offset, offset + size) !== 0) {
             const page = at + BigInt(offset);
             addRange(change.changed, page, page + BigInt(size));
@@ -272,8 +277,8 @@ class PageComparer {
 
   private unavailable(start: bigint, end: bigint, change: MappingChange, totals: MemoryTotals): void {
     addRange(change.unavailable, start, end);
-    change.unavailablePages += pages(end - start);
-    totals.unavailablePages += pages(end - start);
+    change.unavailablePages += pages(end - start, this.pageBytes);
+    totals.unavailablePages += pages(end - start, this.pageBytes);
   }
 }
 
@@ -310,7 +315,7 @@ function compareMappings(a: ProcessModel, b: ProcessModel, checkpointA: Checkpoi
     };
     if (!mapA || !mapB) {
       change.status = mapA ? 'removed' : 'added';
-      const size = pages((mapA ?? mapB)!.end - start);
+      const size = pages((mapA ?? mapB)!.end - start, comparer.pageBytes);
       if (mapA) totals.removedPages += size;
       else totals.addedPages += size;
       changes.push(change);
@@ -319,8 +324,8 @@ function compareMappings(a: ProcessModel, b: ProcessModel, checkpointA: Checkpoi
     const common = mapA.end < mapB.end ? mapA.end : mapB.end;
     if (mapA.end !== mapB.end) {
       change.status = 'resized';
-      if (mapA.end > common) totals.removedPages += pages(mapA.end - common);
-      else totals.addedPages += pages(mapB.end - common);
+      if (mapA.end > common) totals.removedPages += pages(mapA.end - common, comparer.pageBytes);
+      else totals.addedPages += pages(mapB.end - common, comparer.pageBytes);
     }
     const spansA = checkpointA.tolerate(() => mappingSpans(a, mapA, common));
     const spansB = checkpointB.tolerate(() => mappingSpans(b, mapB, common));
@@ -374,10 +379,12 @@ function compareMounts(a: Checkpoint, b: Checkpoint): MountChanges | null {
 export function diffCheckpoints(a: Checkpoint, b: Checkpoint): CheckpointDiff {
   const byPidB = new Map(b.processes.map((p) => [p.pid, p]));
   const pidsA = new Set(a.processes.map((p) => p.pid));
-  const comparer = new PageComparer();
+  if (a.pageSize !== b.pageSize) throw new CriuGdbError(`the checkpoints have different page sizes (${a.pageSize} and ${b.pageSize} bytes), so their memory cannot be compared`);
+  const comparer = new PageComparer(a.pageSize);
   const diff: CheckpointDiff = {
     a: a.path,
     b: b.path,
+    pageBytes: a.pageSize,
     processes: {
       added: b.processes.filter((p) => !pidsA.has(p.pid)).map((p) => brief(p, b)),
       removed: a.processes.filter((p) => !byPidB.has(p.pid)).map((p) => brief(p, a)),

@@ -7,7 +7,7 @@
  */
 import { LookupError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from '../images/directory.js';
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
 import type { ContentSource } from './backing-file.js';
 
 /** Bytes that a read could not supply, and why. */
@@ -162,6 +162,8 @@ export class MemoryReader {
     /** Pagemap image of this process, e.g. `pagemap-42.img`. */
     private readonly pagemapImage: string,
     regions: readonly MemoryRegion[],
+    /** The checkpoint's page size in bytes (Checkpoint.pageSize): the unit of the pagemaps. */
+    readonly pageBytes: number,
   ) {
     const byStart = (a: MemoryRegion, b: MemoryRegion): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
     this.regions = regions.filter((region) => !region.guard).sort(byStart);
@@ -173,7 +175,7 @@ export class MemoryReader {
     const key = `${dir.labelPrefix}${name}`;
     let index = this.pagemaps.get(key);
     if (index === undefined) {
-      index = PagemapIndex.read(dir, name) ?? null;
+      index = PagemapIndex.read(dir, name, this.pageBytes) ?? null;
       this.pagemaps.set(key, index);
     }
     return index ?? undefined;
@@ -262,7 +264,7 @@ export class MemoryReader {
         out.unavailable(from, to, content.reason);
         return;
       case 'file':
-        walkFile(out, content.source, content.offset + (from - region.start), from, to);
+        walkFile(out, content.source, content.offset + (from - region.start), from, to, this.pageBytes);
         return;
       case 'shmem':
         this.walkPagemap(out, this.directory, content.image, content.offset - region.start, from, to, { type: 'zero' }, 'shmem', 0);
@@ -303,7 +305,8 @@ export class MemoryReader {
       if (run.flags & PE_PRESENT) {
         const position = run.dataOffset + Number(runStart + delta - run.start);
         // Only whole pages of a short pages file are data.
-        const wholePages = index.pages ? (BigInt(index.pages.size) / PAGE_SIZE) * PAGE_SIZE : 0n;
+        const page = BigInt(this.pageBytes);
+        const wholePages = index.pages ? (BigInt(index.pages.size) / page) * page : 0n;
         const whole = clamp(wholePages - BigInt(position), 0n, runEnd - runStart);
         if (index.pages && whole > 0n) {
           const pages = index.pages;
@@ -328,7 +331,7 @@ export class MemoryReader {
   private walkHole(out: SpanList, holes: HoleContent, from: bigint, to: bigint): void {
     if (holes.type === 'shmem') {
       if (to > from) this.walkPagemap(out, this.directory, holes.image, holes.offset, from, to, { type: 'zero' }, 'shmem', 0);
-    } else walkHole(out, holes, from, to);
+    } else walkHole(out, holes, from, to, this.pageBytes);
   }
 
   /** Reads `length` bytes at `address`, reporting exactly which of them the checkpoint does not hold. */
@@ -357,21 +360,22 @@ export class MemoryReader {
   }
 }
 
-function walkHole(out: SpanList, holes: Exclude<HoleContent, { type: 'shmem' }>, from: bigint, to: bigint): void {
+function walkHole(out: SpanList, holes: Exclude<HoleContent, { type: 'shmem' }>, from: bigint, to: bigint, pageBytes: number): void {
   if (to <= from) return;
   if (holes.type === 'zero') out.add(from, to, { type: 'zero' });
   else if (holes.type === 'unavailable') out.unavailable(from, to, holes.reason);
-  else walkFile(out, holes.source, from + holes.offset, from, to);
+  else walkFile(out, holes.source, from + holes.offset, from, to, pageBytes);
 }
 
 /** [from, to) read from `content` at `position`: the file's bytes and the zero tail of its last page, then a fault. */
-function walkFile(out: SpanList, content: ContentSource, position: bigint, from: bigint, to: bigint): void {
+function walkFile(out: SpanList, content: ContentSource, position: bigint, from: bigint, to: bigint, pageBytes: number): void {
   const size = content.size();
   if (size === undefined) {
     out.unavailable(from, to, content.problem() ?? `${content.label} is unavailable`);
     return;
   }
-  const pageEnd = ((BigInt(size) + PAGE_SIZE - 1n) / PAGE_SIZE) * PAGE_SIZE;
+  const page = BigInt(pageBytes);
+  const pageEnd = ((BigInt(size) + page - 1n) / page) * page;
   const mapped = clamp(pageEnd - position, 0n, to - from);
   out.add(from, from + mapped, { type: 'file', content, position });
   out.unavailable(from + mapped, to, `${content.label}: beyond the end of the mapped file`);

@@ -1,4 +1,5 @@
-import { liveRegisters, type LiveRegisters } from '../arch/x86_64/syscall-restart.js';
+import type { ProcessFacts, ThreadRegisterState } from '../arch/architecture.js';
+import { architectureFor } from '../arch/architectures.js';
 import { CriuGdbError, ImageError } from '../errors.js';
 import { readCore, type CoreImage } from '../images/core.js';
 import type { Credentials } from '../images/creds.js';
@@ -35,7 +36,7 @@ export class ProcessModel {
   private memoryReader: MemoryReader | undefined;
   private mappingList: Mapping[] | undefined;
   private idsImage: TaskKobjIds | null | undefined;
-  private readonly live = new Map<number, LiveRegisters | null>();
+  private readonly live = new Map<number, ThreadRegisterState | null>();
 
   constructor(
     readonly checkpoint: CheckpointContext,
@@ -72,21 +73,32 @@ export class ProcessModel {
   /**
    * Registers of thread `tid` as a debugger attached at dump time saw them: CRIU's syscall-restart
    * adjustment undone where the memory proves it. Undefined (with a warning) when the thread's core image
-   * is missing; the leader's must be there. Throws a CriuGdbError for a thread without x86_64 registers.
+   * is missing; the leader's must be there. Throws a CriuGdbError for a thread without registers of the
+   * process's architecture (x86_64 or aarch64).
    */
-  liveRegisters(tid: number): LiveRegisters | undefined {
+  liveRegisters(tid: number): ThreadRegisterState | undefined {
     let state = this.live.get(tid);
     if (state === undefined) {
       const core = tid === this.pid ? this.core(tid) : this.coreIfPresent(tid);
       state = null;
       if (core) {
+        const architecture = architectureFor(this.arch, `pid ${this.pid}`);
         const registers = core.registers;
-        if (!registers || registers.arch !== 'x86_64') throw new CriuGdbError(`thread ${tid} of pid ${this.pid} has no saved x86_64 registers (core-${tid}.img)`);
-        state = liveRegisters(registers, (address, length) => this.codeAt(address, length));
+        if (!registers || registers.arch !== architecture.name) {
+          throw new CriuGdbError(`thread ${tid} of pid ${this.pid} has no saved ${architecture.name} registers (core-${tid}.img)`);
+        }
+        state = architecture.liveRegisters(registers, (address, length) => this.codeAt(address, length), this.facts());
       }
       this.live.set(tid, state);
     }
     return state ?? undefined;
+  }
+
+  /** The saved auxiliary vector and the top of the address space, for register values that depend on them. */
+  private facts(): ProcessFacts {
+    const mm = this.checkpoint.tolerate(() => this.mm());
+    const highestAddress = (mm?.vmas ?? []).reduce((top, vma) => (vma.end > top ? vma.end : top), 0n);
+    return { auxv: mm?.auxvEntries ?? [], highestAddress };
   }
 
   /** `length` bytes at `address` when all of them are available, for reading instructions. */
@@ -200,7 +212,7 @@ export class ProcessModel {
   memory(): MemoryReader {
     if (!this.memoryReader) {
       const regions = this.mm().vmas.map((vma: Vma) => regionFor(this.checkpoint, vma));
-      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions);
+      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions, this.checkpoint.pageSize);
     }
     return this.memoryReader;
   }
@@ -209,7 +221,7 @@ export class ProcessModel {
   coverage(mapping: Mapping): MappingCoverage {
     const memory = this.memory();
     const region = memory.regionAt(mapping.start);
-    return coverageOf(region ? memory.regionSpans(region, mapping.start, mapping.end) : memory.spans(mapping.start, mapping.end));
+    return coverageOf(region ? memory.regionSpans(region, mapping.start, mapping.end) : memory.spans(mapping.start, mapping.end), memory.pageBytes);
   }
 
   /** Path of the executable, when the images name it. */

@@ -231,7 +231,9 @@ export class ThreadLocalStorage {
   private threadPointer(layout: ThreadDbLayout, tid: number): bigint {
     const live = this.process.liveRegisters(tid);
     if (!live) throw new TlsError('no-thread-pointer', `thread ${tid} has no saved registers, so its thread pointer is unknown`);
-    const { gp } = live.registers;
+    const registers = live.registers;
+    if (registers.arch !== 'x86_64') throw new TlsError('bad-descriptor', `thread-local storage of ${registers.arch} processes is not located by criu-gdb yet (gdb 17 and later locate it themselves)`);
+    const { gp } = registers;
     let pointer: bigint;
     if (layout.threadArea === THREAD_AREA_FS) pointer = gp.fsBase;
     else if (layout.threadArea === THREAD_AREA_GS) pointer = gp.gsBase;

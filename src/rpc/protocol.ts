@@ -63,6 +63,8 @@ export interface ProcessInfo {
   comm: string;
   exe: string | null;
   threads: Array<{ tid: number; name: string }>;
+  /** gdb's name of the process's architecture (`i386:x86-64`, `aarch64`): the gdb must support it. */
+  architecture: string;
   /** Unix socket for `target remote`. */
   socket: string;
 }

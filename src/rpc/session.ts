@@ -10,6 +10,7 @@ import { forgetOnDeath, removeOnDeath } from '../reaper.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { debuginfodSettings, prepareFileRoute, type FileRoute } from '../model/file-route.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
+import { gdbArchitectureOf } from '../rsp/target-description.js';
 import { parseArgs } from '../views/args.js';
 import { findView, gdbViews } from '../views/index.js';
 import { treeOrder } from '../views/ps.js';
@@ -110,6 +111,7 @@ export class Session {
           comm: process.comm,
           exe: checkpoint.tolerate(() => process.exe()) ?? null,
           threads: process.threads().map(({ tid, name }) => ({ tid, name })),
+          architecture: gdbArchitectureOf(process.arch),
           socket,
         });
       }

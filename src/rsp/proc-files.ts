@@ -175,6 +175,7 @@ function smapsLine(name: string, kib: number): string {
 function smapsFile(process: ProcessModel): Buffer {
   const mappings = process.mappings();
   const vmas = process.mm().vmas;
+  const pageKib = process.checkpoint.pageSize / 1024;
   const out: string[] = [];
   mappings.forEach((mapping, i) => {
     // Guard pages (MADV_GUARD_INSTALL) are no mapping of their own in /proc, only CRIU lists them apart.
@@ -185,12 +186,12 @@ function smapsFile(process: ProcessModel): Buffer {
     // As in the kernel's smaps, the special mappings ([vdso], [vvar], [vsyscall]) have no anonymous pages.
     const special = mapping.kind === 'vdso' || mapping.kind === 'vvar' || mapping.kind === 'vsyscall';
     const privateMemory = !special && (vma?.isPrivate === true || ['anon-private', 'heap', 'stack'].includes(mapping.kind));
-    const kib = (count: number): number => count * 4;
+    const kib = (count: number): number => count * pageKib;
     out.push(
       mapsLine(mapping),
       smapsLine('Size:', Number((mapping.end - mapping.start) / 1024n)),
-      smapsLine('KernelPageSize:', 4),
-      smapsLine('MMUPageSize:', 4),
+      smapsLine('KernelPageSize:', pageKib),
+      smapsLine('MMUPageSize:', pageKib),
       smapsLine('Rss:', kib(held)),
       smapsLine('Anonymous:', privateMemory ? kib(held) : 0),
       `VmFlags: ${vma ? vmFlags(vma) : ''} `,

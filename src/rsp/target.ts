@@ -1,8 +1,10 @@
+import type { Architecture } from '../arch/architecture.js';
+import { architectureFor } from '../arch/architectures.js';
+import type { TargetDescription } from '../arch/target-xml.js';
 import { CriuGdbError, LookupError } from '../errors.js';
-import type { X86Registers } from '../images/registers.js';
+import type { Registers } from '../images/registers.js';
 import type { ProcessModel } from '../model/process.js';
 import { ThreadLocalStorage } from '../model/tls.js';
-import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
 import { encodeGPacket, encodeRegister } from './registers.js';
 
 /** SIGSTOP in gdb's remote-protocol signal numbering (Linux's 19 is GDB_SIGNAL_CONT there). */
@@ -15,7 +17,7 @@ function xmlAttribute(text: string): string {
 
 /** The registers of one thread as gdb should see them. */
 interface ThreadState {
-  registers: X86Registers;
+  registers: Registers;
   unavailable: ReadonlySet<string>;
 }
 
@@ -25,14 +27,16 @@ interface ThreadState {
  */
 export class ProcessTarget {
   readonly description: TargetDescription;
+  /** The machine of the process, chosen by its leader's core image. */
+  readonly architecture: Architecture;
   private readonly threadStates = new Map<number, ThreadState>();
   private tls: ThreadLocalStorage | undefined;
 
   constructor(readonly process: ProcessModel) {
-    assertServableArch(process.arch);
+    this.architecture = architectureFor(process.arch);
     const leader = this.savedRegisters(process.pid);
-    assertSupportedTask(leader);
-    this.description = describeX86Target(leader);
+    this.architecture.checkThread(leader, 'this process');
+    this.description = this.architecture.describe([process.liveRegisters(process.pid)?.registers ?? leader]);
   }
 
   get pid(): number {
@@ -44,10 +48,10 @@ export class ProcessTarget {
     return this.process.tids;
   }
 
-  private savedRegisters(tid: number): X86Registers {
+  private savedRegisters(tid: number): Registers {
     const registers = this.process.core(tid).registers;
-    if (!registers || !('gp' in registers)) {
-      throw new CriuGdbError(`thread ${tid} of process ${this.process.pid} has no saved x86_64 registers (core-${tid}.img)`);
+    if (!registers || registers.arch !== this.architecture.name) {
+      throw new CriuGdbError(`thread ${tid} of process ${this.process.pid} has no saved ${this.architecture.name} registers (core-${tid}.img)`);
     }
     return registers;
   }

@@ -2,7 +2,6 @@ import { UsageError } from '../errors.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { diffCheckpoints, type CheckpointDiff, type FdChanges, type MappingChange, type MemoryTotals, type PageRange } from '../model/diff.js';
 import type { FdModel } from '../model/types.js';
-import { PAGE_BYTES } from '../images/pagemap.js';
 import { accessMode } from './fds.js';
 import { formatBytes, hex, hexAddress } from './format.js';
 import { defineView, jsonOption } from './view.js';
@@ -37,16 +36,16 @@ function pageCount(count: number): string {
   return `${count} page${count === 1 ? '' : 's'}`;
 }
 
-function range(r: PageRange): string {
-  const pages = Number((r.end - r.start) / BigInt(PAGE_BYTES));
+function range(r: PageRange, pageBytes: number): string {
+  const pages = Number((r.end - r.start) / BigInt(pageBytes));
   return pages === 1 ? hex(r.start) : `${hex(r.start)}-${hex(r.end)}`;
 }
 
 /** Ranges shown per mapping in text; --json lists them all. */
 const MAX_RANGES = 32;
 
-function ranges(list: readonly PageRange[]): string[] {
-  const shown = list.slice(0, MAX_RANGES).map(range);
+function ranges(list: readonly PageRange[], pageBytes: number): string[] {
+  const shown = list.slice(0, MAX_RANGES).map((r) => range(r, pageBytes));
   if (list.length > MAX_RANGES) shown.push(`(${list.length - MAX_RANGES} more ranges: --json lists them all)`);
   return shown;
 }
@@ -81,11 +80,11 @@ function fdSection(title: string, changes: FdChanges): string[] {
   ];
 }
 
-function mappingLines(change: MappingChange): string[] {
+function mappingLines(change: MappingChange, pageBytes: number): string[] {
   const end = change.endB ?? change.endA ?? change.start;
   const perms = change.permsB ?? change.permsA ?? '';
   const head = `${hex(change.start)}-${hex(end)} ${perms}`;
-  const size = (to: bigint | undefined): number => (to === undefined ? 0 : Number((to - change.start) / BigInt(PAGE_BYTES)));
+  const size = (to: bigint | undefined): number => (to === undefined ? 0 : Number((to - change.start) / BigInt(pageBytes)));
   const lines: string[] = [];
   switch (change.status) {
     case 'added':
@@ -103,13 +102,13 @@ function mappingLines(change: MappingChange): string[] {
     }
   }
   const out = lines.map((line) => elide(line.trimEnd(), WIDTH));
-  if (change.changedPages > 0) out.push(...wrap([`${pageCount(change.changedPages)} changed:`, ...ranges(change.changed)], '        '));
-  if (change.unavailablePages > 0) out.push(...wrap([`${pageCount(change.unavailablePages)} unavailable:`, ...ranges(change.unavailable)], '        '));
+  if (change.changedPages > 0) out.push(...wrap([`${pageCount(change.changedPages)} changed:`, ...ranges(change.changed, pageBytes)], '        '));
+  if (change.unavailablePages > 0) out.push(...wrap([`${pageCount(change.unavailablePages)} unavailable:`, ...ranges(change.unavailable, pageBytes)], '        '));
   return out;
 }
 
-function totalsLine(totals: MemoryTotals): string[] {
-  const bytes = (count: number): string => formatBytes(count * PAGE_BYTES);
+function totalsLine(totals: MemoryTotals, pageBytes: number): string[] {
+  const bytes = (count: number): string => formatBytes(count * pageBytes);
   return wrap(
     [
       `memory: ${pageCount(totals.comparedPages)} compared,`,
@@ -130,7 +129,7 @@ export function formatDiff(diff: CheckpointDiff): string {
     elide(`--- ${diff.a}`, WIDTH),
     elide(`+++ ${diff.b}`, WIDTH),
     `processes: ${added.length} added, ${removed.length} removed, ${changed.length} changed`,
-    ...totalsLine(diff.memory),
+    ...totalsLine(diff.memory, diff.pageBytes),
   ];
   const process = (mark: string, p: CheckpointDiff['processes']['added'][number]): string =>
     elide(`${mark} pid ${p.pid} (${p.comm}) ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${p.cmdline?.join(' ') ?? '?'}`, WIDTH);
@@ -162,15 +161,15 @@ export function formatDiff(diff: CheckpointDiff): string {
     lines.push(...fdSection('fds', p.fds), ...fdSection('sockets', p.sockets));
     if (p.mappings.length > 0) {
       lines.push('  mappings');
-      for (const mapping of p.mappings) lines.push(...mappingLines(mapping));
+      for (const mapping of p.mappings) lines.push(...mappingLines(mapping, diff.pageBytes));
     }
-    lines.push(...totalsLine(p.memory).map((line) => `  ${line}`));
+    lines.push(...totalsLine(p.memory, diff.pageBytes).map((line) => `  ${line}`));
   }
   return lines.join('\n');
 }
 
-function totalsJson(totals: MemoryTotals): Record<string, number> {
-  return { ...totals, changedBytes: totals.changedPages * PAGE_BYTES };
+function totalsJson(totals: MemoryTotals, pageBytes: number): Record<string, number> {
+  return { ...totals, changedBytes: totals.changedPages * pageBytes };
 }
 
 /** The diff as JSON: addresses as 0x hex strings. */
@@ -180,13 +179,14 @@ export function diffJson(diff: CheckpointDiff): unknown {
     a: diff.a,
     b: diff.b,
     mounts: diff.mounts,
-    memory: totalsJson(diff.memory),
+    pageBytes: diff.pageBytes,
+    memory: totalsJson(diff.memory, diff.pageBytes),
     processes: {
       added: diff.processes.added,
       removed: diff.processes.removed,
       changed: diff.processes.changed.map((p) => ({
         ...p,
-        memory: totalsJson(p.memory),
+        memory: totalsJson(p.memory, diff.pageBytes),
         mappings: p.mappings.map((m) => ({
           ...m,
           start: hexAddress(m.start),

@@ -1,4 +1,3 @@
-import { PAGE_BYTES as PAGE } from '../images/pagemap.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { MappingCoverage } from '../model/types.js';
 import { formatBytes } from './format.js';
@@ -13,7 +12,7 @@ export interface CheckpointSummary {
   processes: number;
   threads: number;
   incremental: boolean;
-  memory: { mappedBytes: number; pages: MappingCoverage };
+  memory: { mappedBytes: number; pageSize: number; pages: MappingCoverage };
   namespaces: Record<string, number[]>;
   root: string;
   /** The mapped files by how they compare with the checkpoint. */
@@ -65,7 +64,7 @@ export function summarize(checkpoint: Checkpoint): CheckpointSummary {
     processes: checkpoint.processes.length,
     threads,
     incremental: checkpoint.dir.parent() !== null,
-    memory: { mappedBytes, pages },
+    memory: { mappedBytes, pageSize: checkpoint.pageSize, pages },
     namespaces: Object.fromEntries([...namespaces].map(([kind, set]) => [kind, [...set].sort((a, b) => a - b)])),
     root: checkpoint.rootFs.root,
     files: { mapped: mapped.length, match: count('match'), mismatch: count('mismatch'), missing: count('missing'), deleted: count('deleted') },
@@ -86,11 +85,11 @@ export const infoView = defineView({
   perProcess: false,
   collect: (checkpoint) => summarize(checkpoint),
   text(summary) {
-    const { pages } = summary.memory;
+    const { pages, pageSize: PAGE } = summary.memory;
     const lines: Array<[string, string]> = [
       ['Checkpoint', summary.path],
       ['Images', `version ${summary.imageVersion ?? 'unknown'}${summary.criuRunId ? `, CRIU run ${summary.criuRunId}` : ''}${summary.incremental ? ', incremental (has parent images)' : ''}`],
-      ['Architecture', summary.architecture],
+      ['Architecture', `${summary.architecture}, ${PAGE / 1024} KiB pages`],
       ['Processes', `${summary.processes} (${summary.threads} threads)`],
       ['Memory', `${formatBytes(summary.memory.mappedBytes)} mapped`],
       ['  in images', formatBytes(pages.present * PAGE)],

@@ -22,6 +22,13 @@ if ! command -v lldb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lldb >/dev/null
 fi
 
+# gdb-multiarch opens arm64 checkpoints and cores on this x86-64 machine (test/integration/arch-aarch64*.test.ts).
+if ! command -v gdb-multiarch >/dev/null 2>&1; then
+  echo "prepare-tests: installing gdb-multiarch" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null || echo "prepare-tests: gdb-multiarch could not be installed; its tests will skip" >&2
+fi
+
 # The test programs are C: gcc, nm (binutils) and libc.a (libc6-dev, for the -static ones).
 if ! command -v gcc >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; then
   echo "prepare-tests: installing gcc, binutils and libc6-dev" >&2

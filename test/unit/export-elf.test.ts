@@ -125,6 +125,7 @@ describe('layout and streaming', () => {
   it('puts the notes after the program headers and every segment at a page-aligned offset', () => {
     const contents: CoreContents = {
       machine: EM_X86_64,
+      pageSize: 4096,
       notes: [{ name: 'CORE', type: 1, desc: Buffer.alloc(336) }],
       segments: [dataSegment(0x10000n, 2n), dataSegment(0x20000n, 1n, PF_R | PF_X)],
     };
@@ -139,7 +140,7 @@ describe('layout and streaming', () => {
   });
 
   it('refuses unaligned, empty or overlapping segments', () => {
-    const base: CoreContents = { machine: EM_X86_64, notes: [], segments: [] };
+    const base: CoreContents = { machine: EM_X86_64, pageSize: 4096, notes: [], segments: [] };
     expect(() => layoutCore({ ...base, segments: [{ ...dataSegment(0x10000n, 1n), start: 0x10010n }] })).toThrow(/page-aligned/);
     expect(() => layoutCore({ ...base, segments: [{ ...dataSegment(0x10000n, 1n), end: 0x10000n }] })).toThrow(/non-empty/);
     expect(() => layoutCore({ ...base, segments: [dataSegment(0x10000n, 2n), dataSegment(0x11000n, 1n)] })).toThrow(/overlaps/);
@@ -149,6 +150,7 @@ describe('layout and streaming', () => {
     // Pages 0x10..0x12 then, after a hole of two pages, 0x15..0x16.
     const contents: CoreContents = {
       machine: EM_X86_64,
+      pageSize: 4096,
       notes: [{ name: 'CORE', type: 6, desc: Buffer.alloc(16) }],
       segments: [dataSegment(0x10n * PAGE, 3n), dataSegment(0x15n * PAGE, 2n)],
     };
@@ -199,7 +201,7 @@ describe('layout and streaming', () => {
       if (address <= start + PAGE && start + PAGE < address + BigInt(length)) out.fill(0x5a, Number(start + PAGE - address), Number(start + 2n * PAGE - address));
       return out;
     };
-    const { path, result } = writeCore('sparse.core', { machine: EM_X86_64, notes: [], segments: [segment] }, source, 1024 * 1024);
+    const { path, result } = writeCore('sparse.core', { machine: EM_X86_64, pageSize: 4096, notes: [], segments: [segment] }, source, 1024 * 1024);
     expect(reads.every(([address]) => address < start + 4n * MiB)).toBe(true);
     expect(reads.reduce((sum, [, length]) => sum + length, 0)).toBe(4 * 1024 * 1024);
     const stat = statSync(path);
@@ -207,7 +209,7 @@ describe('layout and streaming', () => {
     expect(stat.size).toBeGreaterThan(16 * 1024 * 1024);
     // The header page and the one non-zero page; file systems may round up a little.
     expect(stat.blocks * 512).toBeLessThanOrEqual(64 * 1024);
-    expect(result.writtenBytes).toBe(4096n + BigInt(layoutCore({ machine: EM_X86_64, notes: [], segments: [segment] }).notesOffset));
+    expect(result.writtenBytes).toBe(4096n + BigInt(layoutCore({ machine: EM_X86_64, pageSize: 4096, notes: [], segments: [segment] }).notesOffset));
     const core = readCoreFile(path);
     const load = loadSegments(core)[0]!;
     const page = readFileSync(path).subarray(Number(load.offset + PAGE), Number(load.offset + 2n * PAGE));
@@ -231,7 +233,7 @@ describe('layout and streaming', () => {
       for (let at = 0; at < length; at += 4096) if (((address + BigInt(at)) / PAGE) % 3n === 0n) out.fill(0, at, at + 4096);
       return out;
     };
-    const contents: CoreContents = { machine: EM_X86_64, notes: [{ name: 'CORE', type: 6, desc: Buffer.alloc(16) }], segments: [segment] };
+    const contents: CoreContents = { machine: EM_X86_64, pageSize: 4096, notes: [{ name: 'CORE', type: 6, desc: Buffer.alloc(16) }], segments: [segment] };
     const direct = writeCore('direct.core', contents, source, 3 * 4096, false);
     const threaded = writeCore('threaded.core', contents, source, 3 * 4096, true);
     expect(readFileSync(threaded.path).equals(readFileSync(direct.path))).toBe(true);
@@ -240,7 +242,7 @@ describe('layout and streaming', () => {
   });
 
   it('reports a write failure of the writer thread, writes by itself when the thread cannot start, stops it cleanly when reading fails', () => {
-    const contents: CoreContents = { machine: EM_X86_64, notes: [], segments: [dataSegment(0x10000n, 64n)] };
+    const contents: CoreContents = { machine: EM_X86_64, pageSize: 4096, notes: [], segments: [dataSegment(0x10000n, 64n)] };
     const path = join(scratch, 'readonly.core');
     writeFileSync(path, Buffer.alloc(4096));
     const readOnly = openSync(path, 'r');
@@ -289,7 +291,7 @@ describe('layout and streaming', () => {
   });
 
   it('refuses a memory source that returns the wrong length', () => {
-    expect(() => writeCore('short.core', { machine: EM_X86_64, notes: [], segments: [dataSegment(0x10000n, 1n)] }, () => Buffer.alloc(10))).toThrow(/returned 10 bytes/);
+    expect(() => writeCore('short.core', { machine: EM_X86_64, pageSize: 4096, notes: [], segments: [dataSegment(0x10000n, 1n)] }, () => Buffer.alloc(10))).toThrow(/returned 10 bytes/);
   });
 
   it('reports progress and lets the event loop run when driven asynchronously', async () => {
@@ -299,7 +301,7 @@ describe('layout and streaming', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
     try {
-      const steps = writeCoreSteps(fd, { machine: EM_X86_64, notes: [], segments: [dataSegment(0x10000n, 256n)] }, (address, length) => {
+      const steps = writeCoreSteps(fd, { machine: EM_X86_64, pageSize: 4096, notes: [], segments: [dataSegment(0x10000n, 256n)] }, (address, length) => {
         const until = Date.now() + 1;
         while (Date.now() < until);
         return patterned(address, length);
@@ -323,7 +325,7 @@ describe('extended numbering (PN_XNUM)', () => {
       const start = 0x1000_0000n + BigInt(i) * 2n * PAGE; // one page mapped, one not
       segments.push({ start, end: start + PAGE, flags: i % 2 ? PF_R : PF_R | PF_W, parts: [{ start, end: start + PAGE, kind: 'zero' }] });
     }
-    const { path, result } = writeCore('xnum.core', { machine: EM_X86_64, notes: [{ name: 'CORE', type: 6, desc: Buffer.alloc(16) }], segments });
+    const { path, result } = writeCore('xnum.core', { machine: EM_X86_64, pageSize: 4096, notes: [{ name: 'CORE', type: 6, desc: Buffer.alloc(16) }], segments });
     expect(result.layout.extendedNumbering).toBe(true);
     const header = readFileSync(path).subarray(0, 64);
     expect(header.readUInt16LE(56)).toBe(PN_XNUM);

@@ -183,7 +183,7 @@ describe('NT_AUXV and NT_FILE', () => {
       { start: 0x400000n, end: 0x401000n, offset: 0n, name: '/bin/prog' },
       { start: 0x7f0000000000n, end: 0x7f0000003000n, offset: 0x26000n, name: '/lib/libc.so.6' },
     ];
-    const out = encodeFileNote(entries);
+    const out = encodeFileNote(entries, 4096n);
     expect(out.readBigUInt64LE(0)).toBe(2n);
     expect(out.readBigUInt64LE(8)).toBe(4096n);
     expect(out.readBigUInt64LE(16 + 24 + 16)).toBe(0x26n);

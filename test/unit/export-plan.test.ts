@@ -69,7 +69,7 @@ describe('memory plan', () => {
     writeFileSync(join(final, 'pages-2.img'), pages(0xa0, 0xa3));
     symlinkSync('../pre', join(final, 'parent'));
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 8 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
-    const memory = new MemoryReader(ImageDirectory.openRoot(final), 'pagemap-7.img', [region]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(final), 'pagemap-7.img', [region], 4096);
     const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => s.kind)).toEqual(['data', 'zero', 'data', 'unavailable', 'unavailable', 'zero']);
     expect(spans[3]!.reason).toBe('lazy pages are not in the images');
@@ -80,7 +80,7 @@ describe('memory plan', () => {
   it('keeps the readable part of a short pages file and no more', () => {
     const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 3, PE_PRESENT]]), 'pages-1.img': pages(1) });
     const region: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 3 * PAGE), content: { type: 'private', holes: { type: 'zero' } } };
-    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region], 4096);
     const spans = planRegion(memory, region, region.start, region.end);
     expect(spans.map((s) => [s.kind, Number(s.end - s.start) / PAGE])).toEqual([
       ['data', 1],
@@ -110,7 +110,7 @@ describe('memory plan', () => {
       { start: 0x800000n, end: 0x802000n, content: { type: 'unavailable', reason: 'the kernel vvar area is never dumped' } },
       { start: 0x900000n, end: 0x901000n, content: { type: 'shmem', image: 'pagemap-shmem-404.img', offset: 0n } },
     ];
-    const memory = new MemoryReader(ImageDirectory.openRoot(dump), 'pagemap-7.img', regions);
+    const memory = new MemoryReader(ImageDirectory.openRoot(dump), 'pagemap-7.img', regions, 4096);
     const kinds: string[][] = [];
     for (const region of regions) {
       const spans = planRegion(memory, region, region.start, region.end);

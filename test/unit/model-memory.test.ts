@@ -41,7 +41,7 @@ const anonRegion: MemoryRegion = { start: BigInt(BASE), end: BigInt(BASE + 8 * P
 describe('memory reader', () => {
   it('finds present data at the running offset of earlier present runs only', () => {
     const { dir } = incrementalDump();
-    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion]);
+    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion], 4096);
     expect(memory.readExact(BigInt(BASE), 1)[0]).toBe(0xa0);
     // The second present run follows the first present one in pages-2.img, whatever lies between.
     expect(memory.readExact(BigInt(BASE + 3 * PAGE + 17), 1)[0]).toBe(0xa3);
@@ -49,14 +49,14 @@ describe('memory reader', () => {
 
   it('reads PE_PARENT pages from the parent images', () => {
     const { dir } = incrementalDump();
-    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion]);
+    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion], 4096);
     expect(memory.readExact(BigInt(BASE + PAGE), 4).toString('hex')).toBe('b1b1b1b1');
     expect(memory.readExact(BigInt(BASE + 6 * PAGE), 2).toString('hex')).toBe('b6b6');
   });
 
   it('reads holes of anonymous private memory as zero', () => {
     const { dir } = incrementalDump();
-    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion]);
+    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion], 4096);
     const read = memory.read(BigInt(BASE + 2 * PAGE), PAGE);
     expect(read.unavailable).toEqual([]);
     expect(read.data.equals(Buffer.alloc(PAGE))).toBe(true);
@@ -65,7 +65,7 @@ describe('memory reader', () => {
 
   it('reports lazy pages and unmapped memory as unavailable, with exact ranges', () => {
     const { dir } = incrementalDump();
-    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion]);
+    const memory = new MemoryReader(dir, 'pagemap-7.img', [anonRegion], 4096);
     const read = memory.read(BigInt(BASE + 3 * PAGE + PAGE / 2), PAGE);
     expect(read.unavailable).toEqual([
       { start: BigInt(BASE + 4 * PAGE), end: BigInt(BASE + 4 * PAGE + PAGE / 2), reason: 'lazy pages are not in the images' },
@@ -77,7 +77,7 @@ describe('memory reader', () => {
 
   it('says so when the pages file is shorter than the pagemap needs', () => {
     const path = imageDir({ 'pagemap-7.img': pagemapImage(1, [[BASE, 2, PE_PRESENT]]), 'pages-1.img': pages(0x11) });
-    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [anonRegion]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [anonRegion], 4096);
     const read = memory.read(BigInt(BASE), 2 * PAGE);
     expect(read.unavailable).toHaveLength(1);
     expect(read.unavailable[0]!.reason).toBe('pages-1.img holds 4096 bytes but pagemap-7.img needs 8192');
@@ -90,7 +90,7 @@ describe('memory reader', () => {
       'pages-3.img': pages(0x5e),
     });
     const region: MemoryRegion = { start: 0x400000n, end: 0x402000n, content: { type: 'shmem', image: 'pagemap-shmem-99.img', offset: 0n } };
-    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(path), 'pagemap-7.img', [region], 4096);
     expect(memory.readExact(0x401000n, 1)[0]).toBe(0x5e);
     expect(memory.readExact(0x400000n, 1)[0]).toBe(0);
   });
@@ -102,7 +102,7 @@ describe('memory reader', () => {
     const file = new RootFile(new RootFs(root), { path: '/lib/data.bin', size: BigInt(PAGE + 100) });
     const dumpPath = imageDir({ 'pagemap-7.img': pagemapImage(1, [[0x500000, 1, PE_PRESENT]]), 'pages-1.img': pages(0x77) });
     const region: MemoryRegion = { start: 0x500000n, end: 0x503000n, content: { type: 'private', holes: { type: 'file', source: file, offset: 0n } } };
-    const memory = new MemoryReader(ImageDirectory.openRoot(dumpPath), 'pagemap-7.img', [region]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(dumpPath), 'pagemap-7.img', [region], 4096);
     const read = memory.read(0x500000n, 3 * PAGE);
     expect(read.data[0]).toBe(0x77); // the dirtied page comes from the images
     expect(read.data[PAGE]).toBe(0x33); // the clean page from the file
@@ -114,7 +114,7 @@ describe('memory reader', () => {
     const root = imageDir({ 'data.bin': Buffer.alloc(PAGE, 1) });
     const wrongSize = new RootFile(new RootFs(root), { path: '/data.bin', size: 5n });
     const region: MemoryRegion = { start: 0x500000n, end: 0x501000n, content: { type: 'file', source: wrongSize, offset: 0n } };
-    const memory = new MemoryReader(ImageDirectory.openRoot(imageDir({})), 'pagemap-7.img', [region]);
+    const memory = new MemoryReader(ImageDirectory.openRoot(imageDir({})), 'pagemap-7.img', [region], 4096);
     expect(memory.read(0x500000n, 4).unavailable[0]!.reason).toBe('/data.bin: size is 4096, the checkpoint recorded 5');
     const wrongId = new RootFile(new RootFs(root), { path: '/data.bin', buildId: Buffer.from('abcd', 'hex') });
     expect(wrongId.size()).toBeUndefined();
@@ -129,7 +129,7 @@ describe('pagemap decoding', () => {
       { type: 'PagemapEntry', fields: { vaddr: BASE, compat_nr_pages: 1 } },
       { type: 'PagemapEntry', fields: { vaddr: BASE + PAGE, compat_nr_pages: 2, in_parent: true } },
     ]);
-    const index = PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': old })), 'pagemap-7.img')!;
+    const index = PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': old })), 'pagemap-7.img', 4096)!;
     expect(index.runs.map((r) => [Number(r.start), Number(r.end - r.start) / PAGE, r.flags])).toEqual([
       [BASE, 1, PE_PRESENT],
       [BASE + PAGE, 2, PE_PARENT],
@@ -140,9 +140,9 @@ describe('pagemap decoding', () => {
     const good = pagemapImage(1, [[BASE, 1, PE_PRESENT]]);
     const bad = Buffer.concat([good, Buffer.from([3, 0, 0, 0, 0x08, 0xff, 0xff])]); // vaddr varint never ends
     const dir = ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': bad }));
-    expect(() => PagemapIndex.read(dir, 'pagemap-7.img')).toThrow(`pagemap-7.img: varint runs past the end of the entry (at offset ${good.length + 7})`);
+    expect(() => PagemapIndex.read(dir, 'pagemap-7.img', 4096)).toThrow(`pagemap-7.img: varint runs past the end of the entry (at offset ${good.length + 7})`);
     const overlap = pagemapImage(1, [[BASE, 2, PE_PRESENT], [BASE + PAGE, 1, PE_PRESENT]]);
-    expect(() => PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': overlap })), 'pagemap-7.img')).toThrow(/runs overlap at 0x11000/);
+    expect(() => PagemapIndex.read(ImageDirectory.openRoot(imageDir({ 'pagemap-7.img': overlap })), 'pagemap-7.img', 4096)).toThrow(/runs overlap at 0x11000/);
   });
 });
 

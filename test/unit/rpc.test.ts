@@ -206,6 +206,8 @@ describe('open, commands, run, close on the demo fixture', () => {
         comm: live.comm,
         exe: live.exe,
         threads: live.threads.map((t) => ({ tid: t.tid, name: t.name })),
+        // The demo fixture is an x86-64 dump: gdb's name for it.
+        architecture: 'i386:x86-64',
         socket: join(opened.directory, `${live.pid}.sock`),
       },
     ]);

@@ -4,6 +4,7 @@
  * debugger attached at dump time saw, where the images prove the adjustment happened.
  */
 import type { X86Registers } from '../../images/registers.js';
+import type { SyscallRestart, ThreadRegisterState } from '../architecture.js';
 
 const NO_UNAVAILABLE: ReadonlySet<string> = new Set();
 
@@ -141,29 +142,11 @@ export function interruptedReturn(nr: number, args: SyscallArgs): InterruptedRet
   return RULES.get(nr)?.code(args);
 }
 
-/** What {@link liveRegisters} undid. */
-export interface SyscallRestart {
-  /** The syscall number (orig_rax). */
-  nr: number;
-  /** Name from {@link SYSCALL_RESTART_TABLE}, when listed. */
-  name?: string;
-  /**
-   * `rewound`: CRIU had moved rip back onto the syscall instruction and put orig_rax in rax;
-   * `eintr`: CRIU had replaced -ERESTART_RESTARTBLOCK with -EINTR.
-   */
-  adjustment: 'rewound' | 'eintr';
-  /** The -ERESTART* code put back in rax, or undefined when it is not known (rax is then unavailable). */
-  code?: number;
-}
+/** What {@link liveRegisters} undid (nr is orig_rax; the result register is rax). */
+export type { SyscallRestart };
 
 /** Registers as a debugger attached at dump time would have seen them. */
-export interface LiveRegisters {
-  registers: X86Registers;
-  /** Names of registers whose live value cannot be known (served as unavailable). */
-  unavailable: ReadonlySet<string>;
-  /** Set when a syscall-restart adjustment was undone. */
-  restart?: SyscallRestart;
-}
+export type LiveRegisters = ThreadRegisterState<X86Registers>;
 
 const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 const INT80_INSN = Buffer.from([0xcd, 0x80]);

@@ -42,9 +42,9 @@ export const coredumpCommand: Command = {
       'criu-gdb coredump DIR [-o OUTDIR] [--pid N] [--root PATH] [--json]',
       wrapParagraphs([
         'Writes core.PID into OUTDIR for every process of the checkpoint (or for --pid N): registers of every',
-        'thread as the live process had them (x87, SSE, AVX, AVX-512, PKRU included), the process and signal',
-        'state, the auxiliary vector, the mapped files, and all the memory the checkpoint holds, exactly as',
-        'criu-gdb reads it. Zero pages stay sparse in the file.',
+        'thread as the live process had them (x87, SSE, AVX, AVX-512, PKRU included; FP/SIMD and TLS on',
+        'AArch64), the process and signal state, the auxiliary vector, the mapped files, and all the memory',
+        'the checkpoint holds, exactly as criu-gdb reads it. Zero pages stay sparse in the file.',
         '',
         'Memory the checkpoint does not hold ([vvar], lazy pages, a file missing under --root...) is left out',
         'of the core and listed: gdb then reports it like unmapped memory, never as zeros. Thread names and',

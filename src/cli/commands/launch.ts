@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
@@ -15,6 +15,30 @@ const options: readonly OptionSpec[] = [
   { name: 'root', value: true, help: 'where the checkpointed files live (default /)' },
   { name: 'pid', value: true, help: 'only this process (default: every process, one inferior each)' },
 ];
+
+/** CRIU's machine name of the computer criu-gdb runs on. */
+const HOST_ARCH: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
+
+function onPath(command: string): boolean {
+  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
+    try {
+      return dir !== '' && readdirSync(dir).includes(command);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The gdb to start: CRIU_GDB_GDB when set; else `gdb-multiarch`, when installed, for a checkpoint of another
+ * architecture (`arch`, CRIU's name) than this machine's: a native gdb knows only its own. Else `gdb`
+ * (criu-load then says in one line what to install).
+ */
+export function chooseGdb(arch: string | undefined): string {
+  const chosen = process.env['CRIU_GDB_GDB'];
+  if (chosen) return chosen;
+  return arch !== undefined && arch !== HOST_ARCH[process.arch] && onPath('gdb-multiarch') ? 'gdb-multiarch' : 'gdb';
+}
 
 /** Usage line of the launcher, for the main help. */
 export const LAUNCH_USAGE = 'DIR [--root PATH] [--pid N] [-- GDBARGS...]';
@@ -55,10 +79,16 @@ export function isLaunch(argv: readonly string[], commandNames: readonly string[
 
 /**
  * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
- * on it. An archive is only indexed (its pages stay where they are).
+ * on it. An archive is only indexed (its pages stay where they are). Returns the checkpoint's architecture
+ * (CRIU's name, from the first process with a core image), if any.
  */
-export function assertCheckpoint(path: string, root: string | undefined): void {
-  Checkpoint.open(path, { root, archive: { pages: 'lazy' } }).close();
+export function assertCheckpoint(path: string, root: string | undefined): string | undefined {
+  const checkpoint = Checkpoint.open(path, { root, archive: { pages: 'lazy' } });
+  try {
+    return checkpoint.processes.map((p) => p.arch).find((arch) => arch !== 'unknown');
+  } finally {
+    checkpoint.close();
+  }
 }
 
 /**
@@ -71,6 +101,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
   const own = split < 0 ? words : words.slice(0, split);
   const extra = split < 0 ? [] : words.slice(split + 1);
   let gdbArgs: string[];
+  let gdb: string;
   try {
     if (own.includes('--help') || own.includes('-h')) {
       process.stdout.write(`${launchCommand.help()}\n`);
@@ -81,7 +112,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
     const root = stringOption(args, 'root');
-    assertCheckpoint(dir, root);
+    gdb = chooseGdb(assertCheckpoint(dir, root));
     gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -95,7 +126,6 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     }
     throw error;
   }
-  const gdb = process.env['CRIU_GDB_GDB'] || 'gdb';
   const ignore = (): void => {};
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
   for (const signal of signals) process.on(signal, ignore);
@@ -128,7 +158,8 @@ export const launchCommand: Command = {
         "Starts gdb with criu-gdb's plugin and runs 'criu-load DIR' in it: every process of the checkpoint",
         'becomes an inferior, read-only. Arguments after -- go to gdb, e.g.',
         '  criu-gdb ./dump -- -batch -ex "thread apply all bt"',
-        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb.",
+        "Also written 'criu-gdb gdb DIR ...'. Set CRIU_GDB_GDB to use another gdb; a checkpoint of another",
+        "architecture than this machine's (arm64 on x86-64) starts gdb-multiarch when it is installed.",
       ].join('\n')),
       options,
     ),
