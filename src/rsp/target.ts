@@ -1,5 +1,6 @@
 import { CriuGdbError } from '../errors.js';
 import type { X86Registers } from '../images/registers.js';
+import { PageCache } from '../model/page-cache.js';
 import type { ProcessModel } from '../model/process.js';
 import { assertServableArch, assertSupportedTask, describeX86Target, type TargetDescription } from './target-description.js';
 import { encodeGPacket, encodeRegister } from './registers.js';
@@ -25,6 +26,7 @@ interface ThreadState {
 export class ProcessTarget {
   readonly description: TargetDescription;
   private readonly threadStates = new Map<number, ThreadState>();
+  private pageCache: PageCache | undefined;
 
   constructor(readonly process: ProcessModel) {
     assertServableArch(process.arch);
@@ -108,7 +110,8 @@ export class ProcessTarget {
 
   /** Bytes at `address` up to the first unavailable one. */
   readMemory(address: bigint, length: number): Buffer {
-    return this.process.memory().readAvailable(address, length);
+    this.pageCache ??= new PageCache(this.process.memory());
+    return this.pageCache.readAvailable(address, length);
   }
 
   /**
