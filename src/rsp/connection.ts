@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
 import { escapeBinary, FramedPacket, framePacket, memoryReply, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
+import { librariesSvr4Document } from './libraries-svr4.js';
 import type { ProcessTarget } from './target.js';
 import { RemoteFiles } from './vfile.js';
 
@@ -197,6 +198,7 @@ export class RspConnection {
           'qXfer:threads:read+',
           'qXfer:auxv:read+',
           'qXfer:exec-file:read+',
+          'qXfer:libraries-svr4:read+',
           'vContSupported+',
           'binary-upload+',
         ].join(';');
@@ -248,6 +250,11 @@ export class RspConnection {
       case 'auxv':
         document = this.target.auxv();
         break;
+      case 'libraries-svr4': {
+        const text = librariesSvr4Document((address, size) => this.target.readMemory(address, size), this.target.process.mm().auxv, annex ?? '');
+        document = text === undefined ? undefined : Buffer.from(text, 'latin1');
+        break;
+      }
       case 'exec-file': {
         const path = this.target.exePath();
         document = path === undefined ? undefined : Buffer.from(path);
