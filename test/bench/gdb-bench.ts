@@ -8,7 +8,12 @@
  *   - the helper's peak RSS after those reads;
  *   - a large executable: `node` (about 100 MB) running a `node -e` script, checkpointed once: open and
  *     `thread apply all bt` through criu-load (local files) and through vFile (`--remote-files`), against gdb
- *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x.
+ *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x;
+ *   - small reads: 8-byte reads from gdb's Python (what heap walkers and pretty printers do), nearby and
+ *     scattered, on the 1 MiB checkpoint against gdb on an ELF core exported from it, for every installed
+ *     gdb. Goal: at most 3x.
+ * Options: `--node` runs only the large-executable case; `--small-reads` only the small reads; the
+ * environment variable CRIU_GDB_BENCH_READ_MIB sets the bulk read size (default 256).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -19,7 +24,7 @@ import { BENCH_WORK, CLI, CRIU, PROJECT, median, printTable, requireTools, stand
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
 const MIB = 2 ** 20;
-const READ = 256 * MIB;
+const READ = Number(process.env['CRIU_GDB_BENCH_READ_MIB'] ?? 256) * MIB;
 
 function timeRuns(runs: number, action: () => void): number {
   const times: number[] = [];
@@ -138,8 +143,44 @@ function largeExecutable(): void {
   );
 }
 
+/** Python for gdb: `count` 8-byte reads at `address` + `stride` * (i % `spread`); prints microseconds per read. */
+function smallReadCommand(label: string, address: bigint, stride: number, spread: number, count: number): string[] {
+  const loop = `python import time; inf = gdb.selected_inferior(); t = time.perf_counter(); [inf.read_memory(0x${address.toString(16)} + ${stride} * (i % ${spread}), 8) for i in range(${count})]; print('@@${label}', (time.perf_counter() - t) * 1e6 / ${count})`;
+  return ['-ex', loop];
+}
+
+const SMALL_READS: Array<{ label: string; what: string; stride: number; spread: number; count: number }> = [
+  { label: 'NEARBY', what: 'nearby (10,000 reads over 80 KB)', stride: 8, spread: 10000, count: 10000 },
+  { label: 'SCATTERED', what: 'first touch of each page (250 reads, one per page over 1 MB)', stride: 4096 + 8, spread: 250, count: 250 },
+];
+
+function smallReads(subject: Subject): void {
+  const exported = join(BENCH_WORK, `export-small-reads-${subject.label}`);
+  rmSync(exported, { recursive: true, force: true });
+  execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' });
+  const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
+  const rows: string[][] = [];
+  for (const version of gdbMatrix().filter((g) => g.available)) {
+    const reads = SMALL_READS.flatMap((r) => smallReadCommand(r.label, subject.region, r.stride, r.spread, r.count));
+    const loaded = gdb(['-iex', `source ${PLUGIN}`, '-ex', `criu-load ${subject.dir}`, ...reads], version.command);
+    const onCore = gdb([join(BENCH_WORK, 'bigmem'), core, ...reads], version.command);
+    for (const read of SMALL_READS) {
+      const pick = (text: string): number => Number(new RegExp(`^@@${read.label} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const [a, b] = [pick(loaded), pick(onCore)];
+      rows.push([version.label, read.what, a.toFixed(1), b.toFixed(1), `${(a / b).toFixed(1)}x`]);
+    }
+  }
+  rmSync(exported, { recursive: true, force: true });
+  printTable(['gdb', 'reads', 'criu-load µs/read', 'ELF core µs/read', 'ratio (goal <= 3x)'], rows);
+}
+
 function main(): void {
   requireTools();
+  if (process.argv.includes('--small-reads')) {
+    console.log('Small reads: 8 bytes at a time from gdb\'s Python, on the 1 MiB checkpoint');
+    smallReads(standardSubjects()[0]!);
+    return;
+  }
   console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
   largeExecutable();
   // `tsx test/bench/gdb-bench.ts --node` runs only the large-executable case.
@@ -147,6 +188,10 @@ function main(): void {
   console.log('');
   const subjects = standardSubjects();
   const large = subjects[1]!;
+
+  console.log('Small reads: 8 bytes at a time from gdb\'s Python, on the 1 MiB checkpoint');
+  smallReads(subjects[0]!);
+  console.log('');
 
   console.log('Opening: gdb start to a printed bt (ms, median)');
   const opening = openingTimes(subjects);
