@@ -12,15 +12,15 @@
  *   - small reads: 8-byte reads from gdb's Python (what heap walkers and pretty printers do), nearby and
  *     scattered, on the 1 MiB checkpoint against gdb on an ELF core exported from it, for every installed
  *     gdb. Goal: at most 3x.
- * Options: `--node` runs only the large-executable case; `--small-reads` only the small reads; the
- * environment variable CRIU_GDB_BENCH_READ_MIB sets the bulk read size (default 256).
+ * Options: `--only=node,small-reads,opening,bulk` runs some parts (`--node` and `--small-reads` one each);
+ * the environment variable CRIU_GDB_BENCH_READ_MIB sets the bulk read size (default 256).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gdbMatrix } from '../helpers/gdb-versions.js';
-import { BENCH_WORK, CLI, CRIU, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
+import { BENCH_WORK, CLI, CRIU, PROJECT, makeCheckpoint, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
 const MIB = 2 ** 20;
@@ -174,32 +174,40 @@ function smallReads(subject: Subject): void {
   printTable(['gdb', 'reads', 'criu-load µs/read', 'ELF core µs/read', 'ratio (goal <= 3x)'], rows);
 }
 
+/** The parts `--only=a,b` names (node, small-reads, opening, bulk); all when not given. */
+function parts(): Set<string> {
+  const only = process.argv.find((arg) => arg.startsWith('--only='));
+  if (process.argv.includes('--node')) return new Set(['node']);
+  if (process.argv.includes('--small-reads')) return new Set(['small-reads']);
+  return new Set(only ? only.slice('--only='.length).split(',') : ['node', 'small-reads', 'opening', 'bulk']);
+}
+
 function main(): void {
   requireTools();
-  if (process.argv.includes('--small-reads')) {
-    console.log('Small reads: 8 bytes at a time from gdb\'s Python, on the 1 MiB checkpoint');
-    smallReads(standardSubjects()[0]!);
-    return;
+  const run = parts();
+  if (run.has('node')) {
+    console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
+    largeExecutable();
+    console.log('');
   }
-  console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
-  largeExecutable();
-  // `tsx test/bench/gdb-bench.ts --node` runs only the large-executable case.
-  if (process.argv.includes('--node')) return;
-  console.log('');
-  const subjects = standardSubjects();
+  const subjects = run.has('opening') || run.has('bulk') ? standardSubjects() : [makeCheckpoint('small', 1)];
+  if (run.has('small-reads')) {
+    console.log("Small reads: 8 bytes at a time from gdb's Python, on the 1 MiB checkpoint");
+    smallReads(subjects[0]!);
+    console.log('');
+  }
+  if (run.has('opening')) {
+    console.log('Opening: gdb start to a printed bt (ms, median); goal for the 1 MiB checkpoint: criu-load at most 2x gdb on the core');
+    // With --only, the 1 MiB checkpoint only (exporting the 2 GiB one takes minutes).
+    const opening = openingTimes(process.argv.some((arg) => arg.startsWith('--only=')) ? subjects.slice(0, 1) : subjects);
+    printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
+    const [small, big] = opening;
+    if (small) console.log(`criu-load / gdb on the core, 1 MiB: ${(Number(small[1]) / Number(small[3])).toFixed(2)}x`);
+    if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
+  }
+  if (!run.has('bulk')) return;
   const large = subjects[1]!;
-
-  console.log('Small reads: 8 bytes at a time from gdb\'s Python, on the 1 MiB checkpoint');
-  smallReads(subjects[0]!);
-  console.log('');
-
-  console.log('Opening: gdb start to a printed bt (ms, median)');
-  const opening = openingTimes(subjects);
-  printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
-  const [small, big] = opening;
-  if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
-
-  console.log('\nRead throughput through gdb: dump binary memory of 256 MiB');
+  console.log(`\nRead throughput through gdb: dump binary memory of ${READ / MIB} MiB (goal: at least 100 MiB/s on gdb 16 and later)`);
   const live = liveCore(large.mib);
   const rate = (s: number): string => (READ / MIB / s).toFixed(0);
   const rows: string[][] = [];
