@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Checkpoint } from '../../src/model/checkpoint.js';
-import { binaryRunLength, framePacket, hexRunLength, PacketDecoder } from '../../src/rsp/packets.js';
+import { PageCache } from '../../src/model/page-cache.js';
+import { binaryRunLength, framePacket, hexRunLength, memoryReply, PacketDecoder } from '../../src/rsp/packets.js';
 import { gdbMatrix } from '../helpers/gdb-versions.js';
 import { BENCH_WORK, PROJECT, makeCheckpoint, median, printTable, requireTools } from './subjects.js';
 
@@ -161,9 +162,13 @@ async function main(): Promise<void> {
       rows.push([`${length} B`, 'decode request', microsPerCall(count, () => decoder.push(framed)).toFixed(2)]);
       rows.push([`${length} B`, 'page lookup (spans)', microsPerCall(count, (i) => memory.spans(at(i), at(i) + BigInt(length))).toFixed(2)]);
       rows.push([`${length} B`, 'lookup + file read', microsPerCall(count, (i) => memory.readAvailable(at(i), length)).toFixed(2)]);
+      const cache = new PageCache(memory);
+      rows.push([`${length} B`, 'through the page cache', microsPerCall(count, (i) => cache.readAvailable(at(i % 64), length)).toFixed(2)]);
       rows.push([`${length} B`, 'hex encode (m)', microsPerCall(count, () => hexRunLength(data)).toFixed(2)]);
       rows.push([`${length} B`, 'binary encode (x)', microsPerCall(count, () => binaryRunLength(data)).toFixed(2)]);
       rows.push([`${length} B`, 'frame reply', microsPerCall(count, () => framePacket(hex)).toFixed(2)]);
+      rows.push([`${length} B`, 'encode + frame in one (m)', microsPerCall(count, () => memoryReply(data, 'hex')).toFixed(2)]);
+      rows.push([`${length} B`, 'encode + frame in one (x)', microsPerCall(count, () => memoryReply(data, 'binary')).toFixed(2)]);
     }
     // Over the socket, lean client in this process, servers in children.
     const echoPath = join(dir, 'echo.sock');
