@@ -36,6 +36,14 @@ for (const name of SUBJECTS) {
           expect(lowest, `${path} is mapped in the live process`).toBeDefined();
           expect(BigInt(lAddr!), path).toBe(lowest);
         }
+        // gdb's incremental form: from an entry on, given the entry before it.
+        const mainLm = /main-lm="0x([0-9a-f]+)"/.exec(document!)![1]!;
+        const lms = [...document!.matchAll(/ lm="0x([0-9a-f]+)"/g)].map((m) => m[1]!);
+        const tail = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, `start=${lms[1]};prev=${lms[0]}`);
+        expect(tail).toBe(`<library-list-svr4 version="1.0">${libraries.slice(1).map((m) => m[0]).join('')}</library-list-svr4>`);
+        const whole = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, `start=${mainLm};prev=0`);
+        expect(whole).toBe(document);
+        expect(librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, 'start=zz')).toBeUndefined();
       } finally {
         checkpoint.close();
       }
