@@ -220,7 +220,7 @@ function main(): void {
       '-ex', "python print('@@DATA')",
       ...dumpCommand(large.zeros, READ),
       // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
-      '-ex', "python import os; helper=[p for p in os.listdir('/proc') if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p,'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')',1)[1].split()[1] == str(os.getpid())][0]; print('@@HWM', [l for l in open('/proc/%s/status' % helper) if l.startswith('VmHWM')][0].split()[1])",
+      '-ex', "python import os\ndef criu_gdb_helper_hwm():\n  for p in os.listdir('/proc'):\n    try:\n      if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p, 'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[1] == str(os.getpid()):\n        return [l for l in open('/proc/%s/status' % p) if l.startswith('VmHWM')][0].split()[1]\n    except OSError:\n      pass\nprint('@@HWM', criu_gdb_helper_hwm())",
     ], version.command);
     const [loadedData, loadedZeros] = loaded.split('@@DATA');
     helperPeakMb = Math.max(Number.isNaN(helperPeakMb) ? 0 : helperPeakMb, Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024);
