@@ -231,7 +231,7 @@ function main(): void {
     rows.push([version.label, packet, 'zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`]);
   }
   printTable(['gdb', 'packet', 'memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
-  console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading 512 MiB: ${helperPeakMb.toFixed(0)} MB`);
+  console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading ${(2 * READ) / MIB} MiB: ${helperPeakMb.toFixed(0)} MB`);
 }
 
 main();
