@@ -43,8 +43,10 @@ export class PageCache {
     options: PageCacheOptions = {},
   ) {
     this.capacityPages = Math.max(1, Math.floor((options.capacityBytes ?? 16 * 1024 * 1024) / PAGE));
-    this.readAheadPages = options.readAheadPages ?? 4;
-    this.sequentialReadAheadPages = options.sequentialReadAheadPages ?? 32;
+    // Measured (test/bench/roundtrip-bench.ts, first touch of each page): reading ahead 4 and 32 pages made
+    // scattered first reads 3-4x slower than none, and the OS already reads the pages files ahead.
+    this.readAheadPages = options.readAheadPages ?? 1;
+    this.sequentialReadAheadPages = options.sequentialReadAheadPages ?? 4;
     this.largeReadBytes = options.largeReadBytes ?? 64 * 1024;
   }
 

@@ -18,7 +18,7 @@ describe.skipIf(!availability.available)('page cache', () => {
     const live = truth.processes.find((p) => p.pid === truth.rootPid)!;
     const checkpoint = Checkpoint.open(imagesDir(NAME));
     try {
-      const cache = new PageCache(checkpoint.process(live.pid).memory(), { capacityBytes: 16 * 4096 });
+      const cache = new PageCache(checkpoint.process(live.pid).memory(), { capacityBytes: 16 * 4096, readAheadPages: 4, sequentialReadAheadPages: 32 });
       let seed = 7;
       const next = (limit: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 8) % limit;
       let checked = 0;
