@@ -67,6 +67,12 @@ export interface ProcessInfo {
   architecture: string;
   /** Unix socket for `target remote`. */
   socket: string;
+  /**
+   * Address ranges gdb may cache, as [start, end) hex pairs in address order: the process's mappings
+   * (adjacent ones merged) except very large ones, since gdb's cache reads byte by byte and in line-sized
+   * round trips, which makes bulk reads slower. A checkpoint's memory never changes.
+   */
+  cacheableRanges: Array<[string, string]>;
 }
 
 /** Result of `open`. */

@@ -113,6 +113,7 @@ export class Session {
           threads: process.threads().map(({ tid, name }) => ({ tid, name })),
           architecture: gdbArchitectureOf(process.arch),
           socket,
+          cacheableRanges: cacheableRanges(process.mappings()),
         });
       }
       if (processes.length === 0) throw new CheckpointError(`${params.path}: no process of this checkpoint can be debugged (${checkpoint.warnings.join('; ')})`);
@@ -171,4 +172,19 @@ export class Session {
       // Nothing more can be done while exiting.
     }
   }
+}
+
+/** Mappings larger than this are left out of gdb's cache: bulk reads are where they are read, and the cache slows those. */
+export const LARGEST_CACHED_MAPPING = 64n * 1024n * 1024n;
+
+/** The ranges of the mappings up to {@link LARGEST_CACHED_MAPPING}, adjacent ones merged, in address order, as hex pairs. */
+function cacheableRanges(mappings: ReadonlyArray<{ start: bigint; end: bigint }>): Array<[string, string]> {
+  const sorted = mappings.filter((m) => m.end - m.start <= LARGEST_CACHED_MAPPING).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const merged: Array<{ start: bigint; end: bigint }> = [];
+  for (const { start, end } of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && start <= last.end) last.end = end > last.end ? end : last.end;
+    else merged.push({ start, end });
+  }
+  return merged.map(({ start, end }) => [`0x${start.toString(16)}`, `0x${end.toString(16)}`]);
 }

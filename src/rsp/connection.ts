@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
-import { binaryRunLength, escapeBinary, framePacket, hexRunLength, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
+import { escapeBinary, FramedPacket, framePacket, memoryReply, PacketDecoder, runLengthEncode, type Incoming } from './packets.js';
+import { librariesSvr4Document } from './libraries-svr4.js';
 import type { ProcessTarget } from './target.js';
 import { RemoteFiles } from './vfile.js';
 
@@ -11,8 +12,8 @@ export const PACKET_SIZE = 0x40000;
 /** The error gdb shows for anything that would change or resume the checkpoint. */
 export const READ_ONLY = 'E.the checkpoint is read-only';
 
-/** A reply payload, or null for "send nothing". */
-type Reply = Buffer | string | null;
+/** A reply payload (or a reply already framed), or null for "send nothing". */
+type Reply = Buffer | string | FramedPacket | null;
 
 function hexBigInt(text: string): bigint | undefined {
   return /^[0-9a-fA-F]{1,16}$/.test(text) ? BigInt(`0x${text}`) : undefined;
@@ -95,8 +96,8 @@ export class RspConnection {
     }
   }
 
-  private send(payload: Buffer | string): void {
-    const framed = framePacket(payload);
+  private send(payload: Buffer | string | FramedPacket): void {
+    const framed = payload instanceof FramedPacket ? payload.bytes : framePacket(payload);
     this.lastReply = framed;
     this.socket.write(framed);
   }
@@ -186,7 +187,7 @@ export class RspConnection {
    * checkpoint holds in a row, at most half a packet so that any reply fits. Failures use the numeric
    * error form, the only one both packets allow.
    */
-  private readMemory(args: string, encoding: 'hex' | 'binary'): Buffer | string {
+  private readMemory(args: string, encoding: 'hex' | 'binary'): FramedPacket | string {
     const [addressText, lengthText] = args.split(',');
     const address = hexBigInt(addressText ?? '');
     const length = /^[0-9a-fA-F]{1,8}$/.test(lengthText ?? '') ? parseInt(lengthText!, 16) : Number.NaN;
@@ -198,7 +199,7 @@ export class RspConnection {
       return 'E05';
     }
     if (data.length === 0 && length > 0) return 'E14';
-    return encoding === 'hex' ? hexRunLength(data) : Buffer.concat([Buffer.from('b'), binaryRunLength(data)]);
+    return memoryReply(data, encoding);
   }
 
   private query(packet: string): Reply {
@@ -214,6 +215,7 @@ export class RspConnection {
           'qXfer:threads:read+',
           'qXfer:auxv:read+',
           'qXfer:exec-file:read+',
+          'qXfer:libraries-svr4:read+',
           'vContSupported+',
           'binary-upload+',
         ].join(';');
@@ -287,6 +289,11 @@ export class RspConnection {
       case 'auxv':
         document = this.target.auxv();
         break;
+      case 'libraries-svr4': {
+        const text = librariesSvr4Document((address, size) => this.target.readMemory(address, size), this.target.process.mm().auxv, annex ?? '');
+        document = text === undefined ? undefined : Buffer.from(text, 'latin1');
+        break;
+      }
       case 'exec-file': {
         const path = this.target.exePath();
         document = path === undefined ? undefined : Buffer.from(path);

@@ -6,6 +6,8 @@
 /** Largest packet accepted from gdb; longer ones are discarded and answered with an error. */
 export const MAX_INCOMING_PACKET = 1 << 20;
 
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
 /** What the decoder found in the byte stream. */
 export type Incoming =
   | { type: 'packet'; payload: Buffer }
@@ -17,15 +19,52 @@ export type Incoming =
 
 /** Modulo-256 sum of the bytes, as two hex digits. */
 export function checksum(data: Buffer): string {
+  return sumBytes(data, 0, data.length).toString(16).padStart(2, '0');
+}
+
+function sumBytes(data: Buffer, from: number, to: number): number {
   let sum = 0;
-  for (const byte of data) sum = (sum + byte) & 0xff;
-  return sum.toString(16).padStart(2, '0');
+  for (let i = from; i < to; i++) sum += data[i]!;
+  return sum & 0xff;
 }
 
 /** Frames a payload as `$payload#cs`. */
 export function framePacket(payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
-  return Buffer.concat([Buffer.from('$'), body, Buffer.from(`#${checksum(body)}`)]);
+  const out = Buffer.allocUnsafe(body.length + 4);
+  out[0] = 0x24; // '$'
+  body.copy(out, 1);
+  return closeFrame(out, body.length + 1);
+}
+
+/** Writes `#` and the checksum of out[1, end) at `end`; returns the framed packet. */
+function closeFrame(out: Buffer, end: number): Buffer {
+  const sum = sumBytes(out, 1, end);
+  out[end] = 0x23; // '#'
+  out[end + 1] = HEX_DIGITS[sum >> 4]!;
+  out[end + 2] = HEX_DIGITS[sum & 15]!;
+  return out.subarray(0, end + 3);
+}
+
+/** A reply already framed as `$payload#cs`, sent as it is. */
+export class FramedPacket {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/**
+ * The framed reply to a memory read, built in one allocation: `m` replies are hex digits, `x` replies `b`
+ * and the binary bytes; both run-length encoded.
+ */
+export function memoryReply(data: Buffer, encoding: 'hex' | 'binary'): FramedPacket {
+  const out = Buffer.allocUnsafe(data.length * 2 + 5);
+  out[0] = 0x24; // '$'
+  let end: number;
+  if (encoding === 'hex') end = putHexRuns(out, 1, data);
+  else {
+    out[1] = 0x62; // 'b'
+    end = putBinaryRuns(out, 2, data);
+  }
+  return new FramedPacket(closeFrame(out, end));
 }
 
 /**
@@ -74,14 +113,32 @@ export function runLengthEncode(text: Buffer): Buffer {
   return encodeRuns(text.length, (i) => text[i]!);
 }
 
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-
 /**
  * Hex-encodes memory and run-length encodes the digits in one pass: the reply to an `m` packet.
  * Equivalent to `runLengthEncode(Buffer.from(data.toString('hex')))`.
  */
 export function hexRunLength(data: Buffer): Buffer {
-  return encodeRuns(data.length * 2, (i) => HEX_DIGITS[(data[i >> 1]! >> ((i & 1) === 0 ? 4 : 0)) & 15]!);
+  const out = Buffer.allocUnsafe(data.length * 2);
+  return out.subarray(0, putHexRuns(out, 0, data));
+}
+
+/** Writes the run-length encoded hex digits of `data` at `out[at]`; returns the new end. */
+function putHexRuns(out: Buffer, at: number, data: Buffer): number {
+  const count = data.length * 2;
+  let i = 0;
+  while (i < count) {
+    const char = HEX_DIGITS[(data[i >> 1]! >> ((i & 1) === 0 ? 4 : 0)) & 15]!;
+    let next = i + 1;
+    while (next < count && HEX_DIGITS[(data[next >> 1]! >> ((next & 1) === 0 ? 4 : 0)) & 15] === char) next++;
+    const run = next - i;
+    i = next;
+    if (run < 4) {
+      out[at++] = char;
+      if (run > 1) out[at++] = char;
+      if (run > 2) out[at++] = char;
+    } else at = putRun(out, at, char, run);
+  }
+  return at;
 }
 
 const NEEDS_ESCAPE = new Set([0x23, 0x24, 0x7d, 0x2a]); // # $ } *
@@ -111,8 +168,13 @@ export function escapeBinary(data: Buffer): Buffer {
  */
 export function binaryRunLength(data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(data.length * 2);
+  return out.subarray(0, putBinaryRuns(out, 0, data));
+}
+
+/** Writes the escaped, run-length encoded bytes of `data` at `out[at]`; returns the new end. */
+function putBinaryRuns(out: Buffer, at: number, data: Buffer): number {
   const end = data.length;
-  let length = 0;
+  let length = at;
   let i = 0;
   while (i < end) {
     const byte = data[i]!;
@@ -129,7 +191,7 @@ export function binaryRunLength(data: Buffer): Buffer {
       for (; run > 0; run--) out[length++] = byte;
     } else length = putRun(out, length, byte, run);
   }
-  return out.subarray(0, length);
+  return length;
 }
 
 /** Undoes {@link escapeBinary} on a payload gdb sent (X and vFile:pwrite packets). */

@@ -3,6 +3,7 @@ import { architectureFor } from '../arch/architectures.js';
 import type { TargetDescription } from '../arch/target-xml.js';
 import { CriuGdbError, LookupError } from '../errors.js';
 import type { Registers } from '../images/registers.js';
+import { PageCache } from '../model/page-cache.js';
 import type { ProcessModel } from '../model/process.js';
 import { ThreadLocalStorage } from '../model/tls.js';
 import { encodeGPacket, encodeRegister } from './registers.js';
@@ -31,6 +32,7 @@ export class ProcessTarget {
   readonly architecture: Architecture;
   private readonly threadStates = new Map<number, ThreadState>();
   private tls: ThreadLocalStorage | undefined;
+  private pageCache: PageCache | undefined;
 
   constructor(readonly process: ProcessModel) {
     this.architecture = architectureFor(process.arch);
@@ -114,7 +116,8 @@ export class ProcessTarget {
 
   /** Bytes at `address` up to the first unavailable one. */
   readMemory(address: bigint, length: number): Buffer {
-    return this.process.memory().readAvailable(address, length);
+    this.pageCache ??= new PageCache(this.process.memory());
+    return this.pageCache.readAvailable(address, length);
   }
 
   /**

@@ -8,18 +8,23 @@
  *   - the helper's peak RSS after those reads;
  *   - a large executable: `node` (about 100 MB) running a `node -e` script, checkpointed once: open and
  *     `thread apply all bt` through criu-load (local files) and through vFile (`--remote-files`), against gdb
- *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x.
+ *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x;
+ *   - small reads: 8-byte reads from gdb's Python (what heap walkers and pretty printers do), nearby and
+ *     scattered, on the 1 MiB checkpoint against gdb on an ELF core exported from it, for every installed
+ *     gdb. Goal: at most 3x.
+ * Options: `--only=node,small-reads,opening,bulk` runs some parts (`--node` and `--small-reads` one each);
+ * the environment variable CRIU_GDB_BENCH_READ_MIB sets the bulk read size (default 256).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gdbMatrix } from '../helpers/gdb-versions.js';
-import { BENCH_WORK, CLI, CRIU, PROJECT, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
+import { BENCH_WORK, CLI, CRIU, PROJECT, makeCheckpoint, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
 const MIB = 2 ** 20;
-const READ = 256 * MIB;
+const READ = Number(process.env['CRIU_GDB_BENCH_READ_MIB'] ?? 256) * MIB;
 
 function timeRuns(runs: number, action: () => void): number {
   const times: number[] = [];
@@ -138,23 +143,71 @@ function largeExecutable(): void {
   );
 }
 
+/** Python for gdb: `count` 8-byte reads at `address` + `stride` * (i % `spread`); prints microseconds per read. */
+function smallReadCommand(label: string, address: bigint, stride: number, spread: number, count: number): string[] {
+  const loop = `python import time; inf = gdb.selected_inferior(); t = time.perf_counter(); [inf.read_memory(0x${address.toString(16)} + ${stride} * (i % ${spread}), 8) for i in range(${count})]; print('@@${label}', (time.perf_counter() - t) * 1e6 / ${count})`;
+  return ['-ex', loop];
+}
+
+const SMALL_READS: Array<{ label: string; what: string; stride: number; spread: number; count: number }> = [
+  { label: 'NEARBY', what: 'nearby (10,000 reads over 80 KB)', stride: 8, spread: 10000, count: 10000 },
+  { label: 'SCATTERED', what: 'first touch of each page (250 reads, one per page over 1 MB)', stride: 4096 + 8, spread: 250, count: 250 },
+];
+
+function smallReads(subject: Subject): void {
+  const exported = join(BENCH_WORK, `export-small-reads-${subject.label}`);
+  rmSync(exported, { recursive: true, force: true });
+  execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' });
+  const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
+  const rows: string[][] = [];
+  for (const version of gdbMatrix().filter((g) => g.available)) {
+    const reads = SMALL_READS.flatMap((r) => smallReadCommand(r.label, subject.region, r.stride, r.spread, r.count));
+    const loaded = gdb(['-iex', `source ${PLUGIN}`, '-ex', `criu-load ${subject.dir}`, ...reads], version.command);
+    const onCore = gdb([join(BENCH_WORK, 'bigmem'), core, ...reads], version.command);
+    for (const read of SMALL_READS) {
+      const pick = (text: string): number => Number(new RegExp(`^@@${read.label} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const [a, b] = [pick(loaded), pick(onCore)];
+      rows.push([version.label, read.what, a.toFixed(1), b.toFixed(1), `${(a / b).toFixed(1)}x`]);
+    }
+  }
+  rmSync(exported, { recursive: true, force: true });
+  printTable(['gdb', 'reads', 'criu-load µs/read', 'ELF core µs/read', 'ratio (goal <= 3x)'], rows);
+}
+
+/** The parts `--only=a,b` names (node, small-reads, opening, bulk); all when not given. */
+function parts(): Set<string> {
+  const only = process.argv.find((arg) => arg.startsWith('--only='));
+  if (process.argv.includes('--node')) return new Set(['node']);
+  if (process.argv.includes('--small-reads')) return new Set(['small-reads']);
+  return new Set(only ? only.slice('--only='.length).split(',') : ['node', 'small-reads', 'opening', 'bulk']);
+}
+
 function main(): void {
   requireTools();
-  console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
-  largeExecutable();
-  // `tsx test/bench/gdb-bench.ts --node` runs only the large-executable case.
-  if (process.argv.includes('--node')) return;
-  console.log('');
-  const subjects = standardSubjects();
+  const run = parts();
+  if (run.has('node')) {
+    console.log(`Large executable: node (${(statSync(execFileSync('readlink', ['-f', process.execPath]).toString().trim()).size / MIB).toFixed(0)} MiB)`);
+    largeExecutable();
+    console.log('');
+  }
+  const subjects = run.has('opening') || run.has('bulk') ? standardSubjects() : [makeCheckpoint('small', 1)];
+  if (run.has('small-reads')) {
+    console.log("Small reads: 8 bytes at a time from gdb's Python, on the 1 MiB checkpoint");
+    smallReads(subjects[0]!);
+    console.log('');
+  }
+  if (run.has('opening')) {
+    console.log('Opening: gdb start to a printed bt (ms, median); goal for the 1 MiB checkpoint: criu-load at most 2x gdb on the core');
+    // With --only, the 1 MiB checkpoint only (exporting the 2 GiB one takes minutes).
+    const opening = openingTimes(process.argv.some((arg) => arg.startsWith('--only=')) ? subjects.slice(0, 1) : subjects);
+    printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
+    const [small, big] = opening;
+    if (small) console.log(`criu-load / gdb on the core, 1 MiB: ${(Number(small[1]) / Number(small[3])).toFixed(2)}x`);
+    if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
+  }
+  if (!run.has('bulk')) return;
   const large = subjects[1]!;
-
-  console.log('Opening: gdb start to a printed bt (ms, median)');
-  const opening = openingTimes(subjects);
-  printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
-  const [small, big] = opening;
-  if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
-
-  console.log('\nRead throughput through gdb: dump binary memory of 256 MiB');
+  console.log(`\nRead throughput through gdb: dump binary memory of ${READ / MIB} MiB (goal: at least 100 MiB/s on gdb 16 and later)`);
   const live = liveCore(large.mib);
   const rate = (s: number): string => (READ / MIB / s).toFixed(0);
   const rows: string[][] = [];
@@ -167,7 +220,7 @@ function main(): void {
       '-ex', "python print('@@DATA')",
       ...dumpCommand(large.zeros, READ),
       // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
-      '-ex', "python import os; helper=[p for p in os.listdir('/proc') if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p,'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')',1)[1].split()[1] == str(os.getpid())][0]; print('@@HWM', [l for l in open('/proc/%s/status' % helper) if l.startswith('VmHWM')][0].split()[1])",
+      '-ex', "python import os\ndef criu_gdb_helper_hwm():\n  for p in os.listdir('/proc'):\n    try:\n      if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p, 'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[1] == str(os.getpid()):\n        return [l for l in open('/proc/%s/status' % p) if l.startswith('VmHWM')][0].split()[1]\n    except OSError:\n      pass\nprint('@@HWM', criu_gdb_helper_hwm())",
     ], version.command);
     const [loadedData, loadedZeros] = loaded.split('@@DATA');
     helperPeakMb = Math.max(Number.isNaN(helperPeakMb) ? 0 : helperPeakMb, Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024);
@@ -178,7 +231,7 @@ function main(): void {
     rows.push([version.label, packet, 'zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`]);
   }
   printTable(['gdb', 'packet', 'memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
-  console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading 512 MiB: ${helperPeakMb.toFixed(0)} MB`);
+  console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading ${(2 * READ) / MIB} MiB: ${helperPeakMb.toFixed(0)} MB`);
 }
 
 main();

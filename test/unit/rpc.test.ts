@@ -195,6 +195,18 @@ describe('helper requests', () => {
   }, 20_000);
 });
 
+/** The live mappings of at most 64 MiB, adjacent ones merged: what gdb may cache. */
+function expectedCacheableRanges(): Array<[string, string]> {
+  const ranges: Array<[bigint, bigint]> = [];
+  const small = live.maps.map((m) => [BigInt(m.start), BigInt(m.end)] as [bigint, bigint]).filter(([start, end]) => end - start <= 64n << 20n);
+  for (const [start, end] of small.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const last = ranges[ranges.length - 1];
+    if (last && start <= last[1]) last[1] = end > last[1] ? end : last[1];
+    else ranges.push([start, end]);
+  }
+  return ranges.map(([start, end]) => [`0x${start.toString(16)}`, `0x${end.toString(16)}`]);
+}
+
 describe('open, commands, run, close on the demo fixture', () => {
   it('serves each process on a private socket and answers views and searches', async () => {
     const helper = startHelper();
@@ -209,6 +221,7 @@ describe('open, commands, run, close on the demo fixture', () => {
         // The demo fixture is an x86-64 dump: gdb's name for it.
         architecture: 'i386:x86-64',
         socket: join(opened.directory, `${live.pid}.sock`),
+        cacheableRanges: expectedCacheableRanges(),
       },
     ]);
     expect(dirname(opened.directory)).toBe(helper.runtimeDir);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binaryRunLength, checksum, escapeBinary, framePacket, hexRunLength, MAX_INCOMING_PACKET, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
+import { binaryRunLength, checksum, escapeBinary, framePacket, hexRunLength, MAX_INCOMING_PACKET, memoryReply, PacketDecoder, runLengthEncode, unescapeBinary } from '../../src/rsp/packets.js';
 
 describe('remote protocol framing', () => {
   it('frames packets with a modulo-256 checksum', () => {
@@ -101,5 +101,24 @@ describe('binary run-length encoding of memory (x packet replies)', () => {
     const random = Buffer.from(Array.from({ length: 70_000 }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) & 0xff));
     expect(gdbDecode(binaryRunLength(random)).equals(random)).toBe(true);
     expect(binaryRunLength(Buffer.alloc(4096)).length).toBeLessThan(150);
+  });
+});
+
+describe('framed memory replies (one allocation)', () => {
+  it('equal the payload encoded, then framed with its checksum computed independently', () => {
+    const independentFrame = (payload: Buffer): string => {
+      let sum = 0;
+      for (const byte of payload) sum = (sum + byte) % 256;
+      return `$${payload.toString('latin1')}#${sum.toString(16).padStart(2, '0')}`;
+    };
+    let seed = 99;
+    const samples = [Buffer.alloc(0), Buffer.alloc(4096), Buffer.alloc(37, 0x23), Buffer.from('7d2a2324', 'hex')];
+    for (let i = 0; i < 30; i++) samples.push(Buffer.from(Array.from({ length: 1 + i * 97 }, (_, j) => (j % (2 + (i % 4)) === 0 ? 0 : ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) & 0xff))));
+    for (const sample of samples) {
+      const hex = runLengthEncode(Buffer.from(sample.toString('hex')));
+      expect(memoryReply(sample, 'hex').bytes.toString('latin1')).toBe(independentFrame(hex));
+      const binary = Buffer.concat([Buffer.from('b'), binaryRunLength(sample)]);
+      expect(memoryReply(sample, 'binary').bytes.toString('latin1')).toBe(independentFrame(binary));
+    }
   });
 });
