@@ -49,3 +49,8 @@ export class LookupError extends CriuGdbError {
 export class UsageError extends CriuGdbError {
   override readonly name = 'UsageError';
 }
+
+/** Long work stopped because its caller cancelled it (the gdb user pressed Ctrl-C, a request timed out). */
+export class CancelledError extends CriuGdbError {
+  override readonly name = 'CancelledError';
+}

@@ -4,7 +4,7 @@
  * model, the views and the remote-protocol server are loaded on first use.
  */
 import { ResponseError } from 'vscode-jsonrpc/node.js';
-import { CriuGdbError, UsageError } from '../errors.js';
+import { CancelledError, CriuGdbError, UsageError } from '../errors.js';
 import {
   RpcErrorCode,
   type CloseResult,
@@ -105,6 +105,7 @@ export function parseCoredumpParams(params: unknown): CoredumpParams {
 /** A failure as a one-line JSON-RPC error: CriuGdbError messages verbatim. */
 export function toResponseError(error: unknown): ResponseError<{ kind: string } | undefined> {
   if (error instanceof ResponseError) return error as ResponseError<undefined>;
+  if (error instanceof CancelledError) return new ResponseError(RpcErrorCode.requestCancelled, 'cancelled', { kind: error.name });
   if (error instanceof CriuGdbError) {
     return new ResponseError(error instanceof UsageError ? RpcErrorCode.invalidParams : RpcErrorCode.checkpoint, oneLine(error.message), { kind: error.name });
   }
@@ -157,8 +158,8 @@ export class HelperHandler {
     return this.session;
   }
 
-  /** Handles one request; throws a ResponseError on failure. */
-  async request(method: string, params: unknown): Promise<unknown> {
+  /** Handles one request; throws a ResponseError on failure. `signal` cancels a long request (run, coredump). */
+  async request(method: string, params: unknown, signal?: AbortSignal): Promise<unknown> {
     try {
       switch (method) {
         case 'ping': {
@@ -173,10 +174,10 @@ export class HelperHandler {
           return await commandList();
         case 'run': {
           const run = parseRunParams(params);
-          return this.requireSession('run').run(run);
+          return await this.requireSession('run').run(run, signal);
         }
         case 'coredump':
-          return await this.coredump(parseCoredumpParams(params));
+          return await this.coredump(parseCoredumpParams(params), signal);
         case 'close': {
           paramsObject('close', params);
           const result: CloseResult = { closed: await this.close() };
@@ -201,7 +202,7 @@ export class HelperHandler {
   }
 
   /** Writes the cores of the served processes (or of `params.pid`), reporting progress about once a second. */
-  private async coredump(params: CoredumpParams): Promise<CoredumpResultMessage> {
+  private async coredump(params: CoredumpParams, signal?: AbortSignal): Promise<CoredumpResultMessage> {
     const session = this.requireSession('coredump');
     const served = session.processes.map((p) => p.pid);
     if (params.pid !== undefined && !served.includes(params.pid)) {
@@ -216,7 +217,7 @@ export class HelperHandler {
       lastReport = Date.now();
       const percent = progress.total > 0n ? Number((progress.done * 100n) / progress.total) : 100;
       await this.host.progress(`core.${progress.pid} (${progress.index}/${progress.count}): ${percent}%`);
-    });
+    }, signal);
     return {
       cores: reports.map((r) => ({
         pid: r.pid,
