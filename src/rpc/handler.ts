@@ -16,6 +16,7 @@ import {
   type RunParams,
 } from './protocol.js';
 import type { Session } from './session.js';
+import { escapeControls } from '../views/format.js';
 
 type Params = Record<string, unknown>;
 
@@ -115,7 +116,25 @@ export function toResponseError(error: unknown): ResponseError<{ kind: string } 
 
 function oneLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return line.trim();
+  return escapeControls(line.trim());
+}
+
+/**
+ * The one place where the lines the helper sends gdb to print as they are get made safe for a terminal:
+ * warnings and notes carry names from the images (paths, thread names), so their control characters are
+ * escaped (`\x1b`). Error messages are escaped by {@link toResponseError}; the text of views is escaped by
+ * the views (and JSON is kept exact).
+ */
+export function escapedForGdb<T>(result: T): T {
+  if (typeof result !== 'object' || result === null) return result;
+  const record = result as Record<string, unknown>;
+  const escaped: Record<string, unknown> = { ...record };
+  if (Array.isArray(record['warnings'])) escaped['warnings'] = record['warnings'].map((line) => (typeof line === 'string' ? escapeControls(line) : line));
+  const files = record['files'];
+  if (typeof files === 'object' && files !== null && Array.isArray((files as { notes?: unknown }).notes)) {
+    escaped['files'] = { ...files, notes: (files as { notes: unknown[] }).notes.map((line) => (typeof line === 'string' ? escapeControls(line) : line)) };
+  }
+  return escaped as T;
 }
 
 /**
@@ -168,16 +187,16 @@ export class HelperHandler {
           return result;
         }
         case 'open':
-          return await this.open(parseOpenParams(params));
+          return escapedForGdb(await this.open(parseOpenParams(params)));
         case 'commands':
           paramsObject('commands', params);
           return await commandList();
         case 'run': {
           const run = parseRunParams(params);
-          return await this.requireSession('run').run(run, signal);
+          return escapedForGdb(await this.requireSession('run').run(run, signal));
         }
         case 'coredump':
-          return await this.coredump(parseCoredumpParams(params), signal);
+          return escapedForGdb(await this.coredump(parseCoredumpParams(params), signal));
         case 'close': {
           paramsObject('close', params);
           const result: CloseResult = { closed: await this.close() };
@@ -228,7 +247,7 @@ export class HelperHandler {
         apparentBytes: Number(r.apparentBytes),
         allocatedBytes: Number(r.allocatedBytes),
       })),
-      text: formatReports(reports),
+      text: escapeControls(formatReports(reports), '\n'),
       warnings: checkpoint.warnings.slice(knownWarnings),
     };
   }
