@@ -1,4 +1,5 @@
 import type { Type } from 'protobufjs';
+import { checkBudget, type BudgetName } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { Decoded } from './fields.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
@@ -71,11 +72,22 @@ export class EntryReader {
     return entry;
   }
 
-  /** Decodes every remaining entry. */
-  all(typeName: string): Entry[] {
+  /**
+   * Decodes every remaining entry. With `cap`, entries beyond budget `cap` are refused as they are met
+   * (a BudgetError naming the image and `what`), before they are decoded.
+   */
+  all(typeName: string, cap?: BudgetName, what = 'entries'): Entry[] {
     const entries: Entry[] = [];
-    for (let entry = this.next(typeName); entry; entry = this.next(typeName)) entries.push(entry);
+    const guard = cap === undefined ? undefined : () => this.count(cap, what);
+    for (let entry = this.next(typeName, guard); entry; entry = this.next(typeName, guard)) entries.push(entry);
     return entries;
+  }
+
+  private counted = 0;
+
+  /** Counts one more entry of this image against budget `cap`. */
+  count(cap: BudgetName, what = 'entries'): void {
+    checkBudget(cap, ++this.counted, `${this.file.label}: ${what}`);
   }
 
   /**
