@@ -5,6 +5,7 @@
  * reader, the core export's plan and the page counts of `maps` and `info` are all made from those spans,
  * so they agree by construction. Walking reads only pagemaps and file sizes, never page data.
  */
+import { isTolerable } from '../budget.js';
 import { LookupError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from '../images/directory.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
@@ -125,7 +126,8 @@ function clamp(value: bigint, low: bigint, high: bigint): bigint {
  */
 export class MemoryReader {
   private readonly regions: readonly MemoryRegion[];
-  private readonly pagemaps = new Map<string, PagemapIndex | null>();
+  /** Pagemaps by label: the index, null when absent, or why it is damaged. */
+  private readonly pagemaps = new Map<string, PagemapIndex | null | string>();
 
   constructor(
     /** The checkpoint's images directory. */
@@ -133,19 +135,33 @@ export class MemoryReader {
     /** Pagemap image of this process, e.g. `pagemap-42.img`. */
     private readonly pagemapImage: string,
     regions: readonly MemoryRegion[],
+    /** Told once of each damaged pagemap (its one-line problem); the memory it covers is unavailable. */
+    private readonly onDamaged?: (problem: string) => void,
   ) {
     this.regions = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
-  /** Pagemap `name` in `dir`, cached; undefined when absent. */
-  private pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined {
+  /** Pagemap `name` in `dir`, cached; undefined when absent; the problem when it is damaged. */
+  private pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined | string {
     const key = `${dir.labelPrefix}${name}`;
     let index = this.pagemaps.get(key);
     if (index === undefined) {
-      index = PagemapIndex.read(dir, name) ?? null;
+      try {
+        index = PagemapIndex.read(dir, name) ?? null;
+      } catch (error) {
+        // A damaged pagemap costs the memory it describes, not the whole checkpoint (budgets still stop).
+        if (!isTolerable(error)) throw error;
+        index = error.message;
+        this.onDamaged?.(`${index}; the memory it describes is unavailable`);
+      }
       this.pagemaps.set(key, index);
     }
     return index ?? undefined;
+  }
+
+  /** Reads this process's pagemap now, so that a damaged one is reported at once (see `onDamaged`). */
+  checkPagemap(): void {
+    this.pagemap(this.directory, this.pagemapImage);
   }
 
   /** The region containing `address`, by binary search. */
@@ -229,6 +245,10 @@ export class MemoryReader {
     depth: number,
   ): void {
     const index = this.pagemap(dir, image);
+    if (typeof index === 'string') {
+      out.unavailable(from, to, index);
+      return;
+    }
     if (!index) {
       out.unavailable(from, to, `${dir.labelPrefix}${image} is missing`);
       return;

@@ -189,7 +189,7 @@ export class ProcessModel {
   memory(): MemoryReader {
     if (!this.memoryReader) {
       const regions = this.mm().vmas.map((vma: Vma) => regionFor(this.checkpoint, vma));
-      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions);
+      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions, (problem) => this.checkpoint.warn(problem));
     }
     return this.memoryReader;
   }

@@ -101,6 +101,8 @@ export class Session {
           continue;
         }
         if (selected.length > 1) await progress(`serving pid ${process.pid} (${index + 1}/${selected.length})`);
+        // A damaged pagemap is told now, in the open's warnings, rather than when gdb first reads memory.
+        checkpoint.tolerate(() => process.memory().checkPagemap());
         const socket = join(directory, `${process.pid}.sock`);
         const server = await serveProcess(checkpoint, process.pid, socket);
         servers.push(server);
