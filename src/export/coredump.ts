@@ -212,7 +212,17 @@ function* exportAllSteps(checkpoint: Checkpoint, options: CoredumpOptions): Gene
         reports.push(next.value);
         break;
       }
-      yield { pid: process.pid, index: index + 1, count: processes.length, ...next.value };
+      try {
+        yield { pid: process.pid, index: index + 1, count: processes.length, ...next.value };
+      } catch (error) {
+        // Stopped here (a cancelled request): the core being written removes its temporary file.
+        try {
+          steps.throw(error);
+        } catch {
+          // its own cleanup ran
+        }
+        throw error;
+      }
     }
   }
   return reports;

@@ -156,6 +156,41 @@ describe.skipIf(!available)('a long search in the helper yields and can be cance
   });
 });
 
+describe.skipIf(!available)('a long coredump in the helper can be cancelled', () => {
+  it('stops, answers -32800 and leaves no partial core', { timeout: 120_000 }, async () => {
+    const child = spawn(process.execPath, [HELPER], { env: { ...process.env, XDG_RUNTIME_DIR: scratchDir('xdg'), TMPDIR: scratchDir('tmp') } });
+    const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+    connection.listen();
+    try {
+      await connection.sendRequest('open', { path: dir });
+      const out = scratchDir('cores');
+      const cancel = new CancellationTokenSource();
+      let settled = false;
+      const dump = connection.sendRequest('coredump', { directory: out }, cancel.token).finally(() => (settled = true));
+      dump.catch(() => undefined);
+      const from = cpuSeconds(child.pid!);
+      expect(await waitFor(() => cpuSeconds(child.pid!) - from >= 0.5, 30_000)).toBe(true);
+      expect(settled).toBe(false);
+      expect(await connection.sendRequest('ping')).toMatchObject({ pid: child.pid });
+      const cancelled = performance.now();
+      cancel.cancel();
+      const error = await dump.then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      console.log(`cancelled coredump answered in ${((performance.now() - cancelled) / 1000).toFixed(3)} s`);
+      expect((error as ResponseError<unknown>).code).toBe(-32800);
+      expect(readdirSync(out)).toEqual([]);
+      const idleFrom = cpuSeconds(child.pid!);
+      await sleep(1500);
+      expect(cpuSeconds(child.pid!) - idleFrom).toBeLessThan(0.3);
+    } finally {
+      connection.dispose();
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 /** The helper started by gdb `gdbPid`, once it is there. */
 async function helperOf(gdbPid: number): Promise<number | undefined> {
   let found: number | undefined;
