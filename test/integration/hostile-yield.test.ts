@@ -147,6 +147,9 @@ describe.skipIf(!available)('a long search in the helper yields and can be cance
     console.log(`helper CPU in the 1.5 s after the cancel: ${idleCpu.toFixed(2)} s`);
     expect(idleCpu).toBeLessThan(0.3);
     expect(await connection.sendRequest('ping')).toMatchObject({ pid: helperPid });
+    const peakMiB = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${helperPid}/status`, 'utf8'))?.[1]) / 1024;
+    console.log(`helper peak RSS through the search, gdb's reads and the cancel: ${peakMiB.toFixed(0)} MiB`);
+    expect(peakMiB).toBeLessThan(1024);
     const ps = await connection.sendRequest<{ text: string }>('run', { argv: ['ps'] });
     expect(ps.text).toMatch(/named_threads/);
     await connection.sendRequest('shutdown');
