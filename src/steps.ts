@@ -10,7 +10,7 @@ import { CancelledError } from './errors.js';
 export type Steps<P, R> = Generator<P, R, void>;
 
 /** Longest stretch of work between two turns of the event loop, by default. */
-export const DEFAULT_SLICE_MS = 20;
+export const DEFAULT_SLICE_MS = 5;
 
 /** Runs steps to their end, synchronously. */
 export function runSteps<P, R>(steps: Steps<P, R>, onStep?: (progress: P) => void): R {
