@@ -19,6 +19,13 @@ export const BUDGET_DEFAULTS = {
   /** Threads of all processes in pstree.img. */
   THREADS: 262_144,
   /**
+   * Entries of one image of open files: file descriptions in files.img (sockets included) or in one image
+   * per kind, and the entries of their side images (pipe data, socket queues, remaps...).
+   */
+  FILES: 262_144,
+  /** Descriptors of one fdinfo image (one per process, or per set of processes sharing a table). */
+  FDS: 262_144,
+  /**
    * Pagemap runs of one pagemap beyond one per page of the pages files of the checkpoint and its parents
    * (runs without data here: in the parent, lazy).
    */

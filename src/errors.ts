@@ -69,3 +69,8 @@ export class TlsError extends LookupError {
     super(message);
   }
 }
+
+/** Long work stopped because its caller cancelled it (the gdb user pressed Ctrl-C, a request timed out). */
+export class CancelledError extends CriuGdbError {
+  override readonly name = 'CancelledError';
+}

@@ -199,6 +199,7 @@ class Helper:
                 reply = self._read_message(deadline)
                 if reply is None:
                     self.unresponsive = True
+                    self.cancel(request_id)
                     raise ClientError("criu-gdb helper did not answer '%s' within %g seconds" % (method, timeout))
                 if not isinstance(reply, dict):
                     continue
@@ -217,7 +218,16 @@ class Helper:
                     raise HelperError(one_line(error.get("message", "")) or "criu-gdb helper: %s failed" % method, error.get("code"))
                 return reply.get("result")
         except KeyboardInterrupt:
+            self.cancel(request_id)
             raise ClientError("interrupted (criu-gdb helper request '%s')" % method)
+
+    def cancel(self, request_id):
+        """Asks the helper to stop the work of a request given up (Ctrl-C, timeout); its late answer is
+        then ignored. Quietly does nothing when the helper is gone."""
+        try:
+            self.notify("$/cancelRequest", {"id": request_id})
+        except ClientError:
+            pass
 
     def notify(self, method, params=None):
         message = {"jsonrpc": "2.0", "method": method}

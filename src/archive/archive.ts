@@ -94,6 +94,11 @@ function envChoice<T extends string>(name: string, allowed: readonly T[]): T | u
 
 const cache = new Map<string, ContainerArchive>();
 
+/** A decompressor's error as one line naming the archive once (the index already names it in some). */
+function namedError(path: string, error: string): string {
+  return error.startsWith(`${path}: `) || error.startsWith(`${path} `) ? error : `${path}: ${error}`;
+}
+
 /**
  * Runs a decompression task within the archive's budget: all passes together write at most
  * max(EXTRACT_BYTES, EXTRACT_RATIO x the archive's size) bytes and EXTRACT_MEMBERS members. `written` and
@@ -224,7 +229,7 @@ export class ContainerArchive {
       };
       const started = performance.now();
       const result = runBudgeted(path, size, 0, 0, { archive: real, compression: format, zstd: options.zstd, tempDir, index: true, rule, ordinals: [], nested: ArchiveFiles.rootfsDiff });
-      if (result.error !== undefined || !result.members) throw new ArchiveError(`${path}: ${result.error ?? 'no index'}`);
+      if (result.error !== undefined || !result.members) throw new ArchiveError(namedError(path, result.error ?? 'no index'));
       const archive = new ContainerArchive(path, real, fd, format, size, result.members, options, key);
       archive.bytesWritten = result.bytesWritten;
       archive.tempDir = tempDir;
@@ -346,7 +351,7 @@ export class ContainerArchive {
       ordinals,
     });
     this.bytesWritten += result.bytesWritten;
-    if (result.error !== undefined) throw new ArchiveError(`${this.path}: ${result.error}`);
+    if (result.error !== undefined) throw new ArchiveError(namedError(this.path, result.error));
     for (const ordinal of result.extracted) this.extracted.add(ordinal);
     this.passes.push({ ms: performance.now() - started, bytes: result.bytesRead, decoder: result.decoder, extracted: result.extracted.length });
     const missing = ordinals.filter((o) => !this.extracted.has(o));

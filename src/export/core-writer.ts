@@ -33,6 +33,7 @@ import {
   writeProgramHeader,
   type Note,
 } from './elf.js';
+import { runStepsAsync as runSlices } from '../steps.js';
 /** Memory read per step. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -222,28 +223,12 @@ export function* writeCoreSteps(
   return { layout, writtenBytes: written };
 }
 
-/** Runs a step generator to its end, synchronously. */
-export function runSteps<P, R>(steps: Generator<P, R>, onStep?: (progress: P) => void): R {
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-    onStep?.(next.value);
-  }
-}
+export { runSteps } from '../steps.js';
 
 /**
  * Runs a step generator to its end, giving the event loop a turn every `everyMs` milliseconds (so that a
- * server in the same process keeps answering) and reporting progress then.
+ * server in the same process keeps answering) and reporting progress then; `signal` stops it.
  */
-export async function runStepsAsync<P, R>(steps: Generator<P, R>, onTurn?: (progress: P) => Promise<void> | void, everyMs = 50): Promise<R> {
-  let last = Date.now();
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-    if (Date.now() - last >= everyMs) {
-      await onTurn?.(next.value);
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      last = Date.now();
-    }
-  }
+export function runStepsAsync<P, R>(steps: Generator<P, R>, onTurn?: (progress: P) => Promise<void> | void, everyMs = 50, signal?: AbortSignal): Promise<R> {
+  return runSlices(steps, { onTurn, sliceMs: everyMs, signal });
 }

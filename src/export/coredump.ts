@@ -214,7 +214,17 @@ function* exportAllSteps(checkpoint: Checkpoint, options: CoredumpOptions): Gene
         reports.push(next.value);
         break;
       }
-      yield { pid: process.pid, index: index + 1, count: processes.length, ...next.value };
+      try {
+        yield { pid: process.pid, index: index + 1, count: processes.length, ...next.value };
+      } catch (error) {
+        // Stopped here (a cancelled request): the core being written removes its temporary file.
+        try {
+          steps.throw(error);
+        } catch {
+          // its own cleanup ran
+        }
+        throw error;
+      }
     }
   }
   return reports;
@@ -237,11 +247,19 @@ export function exportCoresSync(checkpoint: Checkpoint, options: CoredumpOptions
   return explained(() => runSteps(exportAllSteps(checkpoint, options), onProgress));
 }
 
-/** Exports the cores, letting the event loop run between chunks (the gdb helper, which also serves gdb). */
-export async function exportCores(checkpoint: Checkpoint, options: CoredumpOptions, onProgress?: (progress: CoredumpProgress) => Promise<void> | void): Promise<CoreFileReport[]> {
+/**
+ * Exports the cores, letting the event loop run between chunks (the gdb helper, which also serves gdb);
+ * `signal` stops the export, removing the core being written.
+ */
+export async function exportCores(
+  checkpoint: Checkpoint,
+  options: CoredumpOptions,
+  onProgress?: (progress: CoredumpProgress) => Promise<void> | void,
+  signal?: AbortSignal,
+): Promise<CoreFileReport[]> {
   const steps = exportAllSteps(checkpoint, options);
   try {
-    return await runStepsAsync(steps, onProgress, 250);
+    return await runStepsAsync(steps, onProgress, 20, signal);
   } catch (error) {
     return explained(() => {
       throw error;

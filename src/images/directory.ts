@@ -225,8 +225,9 @@ export class ImageDirectory {
 
   /**
    * The parent images directory of an incremental dump (the `parent` symlink), or null.
-   * The parent must resolve to a directory next to this one (inside the directory that contains the
-   * checkpoint the user opened); chains longer than {@link MAX_PARENT_DEPTH} and cycles are refused.
+   * The parent must resolve to a directory right next to the checkpoint the user opened (in the same
+   * containing folder, as `criu dump --prev-images-dir ../N` makes it), not anywhere below that folder;
+   * chains longer than {@link MAX_PARENT_DEPTH} and cycles are refused.
    */
   parent(): ImageDirectory | null {
     if (this.parentDir !== undefined) return this.parentDir;
@@ -240,11 +241,12 @@ export class ImageDirectory {
       this.parentDir = null;
       return null;
     }
-    const allowedRoot = dirname([...this.visited][0] ?? this.path);
-    const rel = relative(allowedRoot, real);
+    const folder = dirname([...this.visited][0] ?? this.path);
+    const rel = relative(folder, real);
     if (rel.startsWith('..') || isAbsolute(rel)) {
       throw new ImageError('unreadable', label, 0, `points outside the checkpoint's folder (${real})`);
     }
+    if (dirname(real) !== folder) throw new ImageError('unreadable', label, 0, `is not next to the checkpoint (${real})`);
     if (this.visited.has(real)) throw new ImageError('bad-value', label, 0, 'the parent chain loops');
     if (this.depth + 1 > MAX_PARENT_DEPTH) {
       throw new ImageError('too-large', label, 0, `the parent chain is longer than ${MAX_PARENT_DEPTH}`);
@@ -265,6 +267,10 @@ export class ImageDirectory {
     const joined = posix.normalize(posix.join(dir === '' ? '.' : dir, target));
     if (joined === '..' || joined.startsWith('../')) throw new ImageError('unreadable', label, 0, `points outside the archive (${target})`);
     const resolved = joined === '.' ? '' : joined.replace(/\/$/, '');
+    const first = [...this.visited][0] ?? dir;
+    if (posix.dirname(resolved || '.') !== posix.dirname(first || '.') || resolved === '') {
+      throw new ImageError('unreadable', label, 0, `points to ${target}, which is not next to the checkpoint`);
+    }
     if (this.visited.has(resolved)) throw new ImageError('bad-value', label, 0, 'the parent chain loops');
     if (this.depth + 1 > MAX_PARENT_DEPTH) {
       throw new ImageError('too-large', label, 0, `the parent chain is longer than ${MAX_PARENT_DEPTH}`);

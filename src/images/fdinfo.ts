@@ -86,7 +86,7 @@ export function fdinfoNumber(task: { pid: number; filesId?: number | undefined; 
  */
 export function readFdinfo(dir: ImageDirectory, n: number): FdEntry[] {
   const image = fdinfoImageName(n);
-  const { label, entries } = readEntries(dir, image, Magic.fdinfo, 'FdinfoEntry', true);
+  const { label, entries } = readEntries(dir, image, Magic.fdinfo, 'FdinfoEntry', true, 'FDS', 'descriptors');
   const seen = new Set<number>();
   const result = entries.map(({ message, offset }): FdEntry => {
     const fd = num(message, 'fd');

@@ -1,6 +1,7 @@
 /**
  * Small pieces shared by the file readers: the owner record, device numbers, file-mode names.
  */
+import type { BudgetName } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { ImageDirectory } from './directory.js';
 import { num, sub, type Decoded } from './fields.js';
@@ -92,11 +93,14 @@ export interface ImageEntries {
   entries: Entry[];
 }
 
-/** Reads every entry of `name`; an absent image gives no entries unless `required`. */
-export function readEntries(dir: ImageDirectory, name: string, magic: number, typeName: string, required = false): ImageEntries {
+/**
+ * Reads every entry of `name`; an absent image gives no entries unless `required`. Their count is bounded
+ * by budget `cap` (FILES: entries of an image of open files).
+ */
+export function readEntries(dir: ImageDirectory, name: string, magic: number, typeName: string, required = false, cap: BudgetName = 'FILES', what = 'entries'): ImageEntries {
   const file = required ? dir.openRequired(name) : dir.tryOpen(name);
   if (!file) return { label: dir.labelPrefix + name, entries: [] };
-  return { label: file.label, entries: new EntryReader(file, magic).all(typeName) };
+  return { label: file.label, entries: new EntryReader(file, magic).all(typeName, cap, what) };
 }
 
 /** Fields every open file description has. */

@@ -329,7 +329,7 @@ interface RawFile {
 function collectFromFilesImage(dir: ImageDirectory): RawFile[] | undefined {
   const file = dir.tryOpen('files.img');
   if (!file) return undefined;
-  const entries = new EntryReader(file, Magic.files).all('FileEntry');
+  const entries = new EntryReader(file, Magic.files).all('FileEntry', 'FILES', 'file descriptions');
   return entries.map(({ message, offset }) => {
     const source = { image: file.label, offset };
     const type = num(message, 'type');
@@ -373,7 +373,8 @@ function readPipeData(dir: ImageDirectory, image: string, magic: number): Map<nu
   const file = dir.tryOpen(image);
   if (!file) return result;
   const reader = new EntryReader(file, magic);
-  for (let entry = reader.next('PipeDataEntry'); entry; entry = reader.next('PipeDataEntry')) {
+  const guard = (): void => reader.count('FILES');
+  for (let entry = reader.next('PipeDataEntry', guard); entry; entry = reader.next('PipeDataEntry', guard)) {
     const bytes = num(entry.message, 'bytes');
     const dataOffset = reader.skipBlob(bytes);
     const buffer: PipeBuffer = { bytes, image: file.label, dataOffset };

@@ -1,4 +1,5 @@
 import type { Type } from 'protobufjs';
+import { checkBudget, type BudgetName } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { Decoded } from './fields.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
@@ -18,6 +19,9 @@ export interface Entry {
   offset: number;
 }
 
+/** Bytes read at once by an {@link EntryReader}. */
+const READ_AHEAD_BYTES = 64 * 1024;
+
 /**
  * Reads the entries of one protobuf image: a magic header, then `u32 length + message` records to EOF.
  * Every length is checked against the bytes that remain before anything is allocated.
@@ -30,6 +34,21 @@ export class EntryReader {
     magic: number,
   ) {
     this.position = readHeader(file, magic);
+  }
+
+  /** Bytes read ahead: images of many small entries cost one read per window, not two per entry. */
+  private window: { start: number; data: Buffer } | undefined;
+
+  /** `length` bytes at `offset`, from the read-ahead window when they are in it. */
+  private read(offset: number, length: number): Buffer {
+    const window = this.window;
+    if (window && offset >= window.start && offset + length <= window.start + window.data.length) {
+      return window.data.subarray(offset - window.start, offset - window.start + length);
+    }
+    if (length >= READ_AHEAD_BYTES) return this.file.readExact(offset, length);
+    const data = this.file.readExact(offset, Math.min(READ_AHEAD_BYTES, this.file.size - offset));
+    this.window = { start: offset, data };
+    return data.subarray(0, length);
   }
 
   /** Offset of the next unread byte. */
@@ -51,14 +70,14 @@ export class EntryReader {
     const offset = this.position;
     const left = this.file.size - offset;
     if (left < 4) throw new ImageError('truncated', this.file.label, offset, `ends inside an entry's length (${left} bytes left)`);
-    const length = this.file.readExact(offset, 4).readUInt32LE(0);
+    const length = this.read(offset, 4).readUInt32LE(0);
     if (length > left - 4) {
       throw new ImageError('truncated', this.file.label, offset, `entry of ${length} bytes runs past the end of the file (${left - 4} bytes left)`);
     }
     if (length > MAX_ENTRY_BYTES) {
       throw new ImageError('too-large', this.file.label, offset, `entry of ${length} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit`);
     }
-    const payload = this.file.readExact(offset + 4, length);
+    const payload = this.read(offset + 4, length);
     this.position = offset + 4 + length;
     guard?.(payload, offset);
     return { message: decodeMessage(messageType(typeName), payload, this.file.label, offset), offset };
@@ -71,11 +90,22 @@ export class EntryReader {
     return entry;
   }
 
-  /** Decodes every remaining entry. */
-  all(typeName: string): Entry[] {
+  /**
+   * Decodes every remaining entry. With `cap`, entries beyond budget `cap` are refused as they are met
+   * (a BudgetError naming the image and `what`), before they are decoded.
+   */
+  all(typeName: string, cap?: BudgetName, what = 'entries'): Entry[] {
     const entries: Entry[] = [];
-    for (let entry = this.next(typeName); entry; entry = this.next(typeName)) entries.push(entry);
+    const guard = cap === undefined ? undefined : () => this.count(cap, what);
+    for (let entry = this.next(typeName, guard); entry; entry = this.next(typeName, guard)) entries.push(entry);
     return entries;
+  }
+
+  private counted = 0;
+
+  /** Counts one more entry of this image against budget `cap`. */
+  count(cap: BudgetName, what = 'entries'): void {
+    checkBudget(cap, ++this.counted, `${this.file.label}: ${what}`);
   }
 
   /**

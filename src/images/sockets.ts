@@ -493,7 +493,8 @@ export function readSocketQueues(dir: ImageDirectory): Map<number, SocketQueue> 
   const file = dir.tryOpen('sk-queues.img');
   if (!file) return queues;
   const reader = new EntryReader(file, Magic.skQueues);
-  for (let entry = reader.next('SkQueueEntry'); entry; entry = reader.next('SkQueueEntry')) {
+  const guard = (): void => reader.count('FILES', 'queued packets');
+  for (let entry = reader.next('SkQueueEntry', guard); entry; entry = reader.next('SkQueueEntry', guard)) {
     const length = num(entry.message, 'length');
     const dataOffset = reader.skipBlob(length);
     const socketId = num(entry.message, 'id_for');

@@ -130,9 +130,18 @@ export class Checkpoint implements CheckpointContext {
 
   /** Every file description of the dump, by file id (files.img, or the per-kind images of older dumps). */
   files(): Map<number, FileDescription> {
-    this.fileTable ??= readFileTable(this.dir);
+    // A damaged table fails once: its error is kept, not the whole image read again on every lookup.
+    if (this.fileTableError !== undefined) throw this.fileTableError;
+    try {
+      this.fileTable ??= readFileTable(this.dir);
+    } catch (error) {
+      this.fileTableError = error;
+      throw error;
+    }
     return this.fileTable;
   }
+
+  private fileTableError: unknown;
 
   /**
    * The content of regular file `id`, for file-backed memory: the saved ghost for a deleted file, else the

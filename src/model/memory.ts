@@ -5,6 +5,7 @@
  * reader, the core export's plan and the page counts of `maps` and `info` are all made from those spans,
  * so they agree by construction. Walking reads only pagemaps and file sizes, never page data.
  */
+import { isTolerable } from '../budget.js';
 import { LookupError } from '../errors.js';
 import type { ImageDirectory, ImageFile } from '../images/directory.js';
 import { PE_LAZY, PE_PARENT, PE_PRESENT, PagemapIndex } from '../images/pagemap.js';
@@ -154,7 +155,8 @@ export class MemoryReader {
   private readonly regions: readonly MemoryRegion[];
   /** Guard ranges, in address order; never found by {@link regionAt}. */
   private readonly guards: readonly MemoryRegion[];
-  private readonly pagemaps = new Map<string, PagemapIndex | null>();
+  /** Pagemaps by label: the index, null when absent, or why it is damaged. */
+  private readonly pagemaps = new Map<string, PagemapIndex | null | string>();
 
   constructor(
     /** The checkpoint's images directory. */
@@ -164,18 +166,27 @@ export class MemoryReader {
     regions: readonly MemoryRegion[],
     /** The checkpoint's page size in bytes (Checkpoint.pageSize): the unit of the pagemaps. */
     readonly pageBytes: number,
+    /** Told once of each damaged pagemap (its one-line problem); the memory it covers is unavailable. */
+    private readonly onDamaged?: (problem: string) => void,
   ) {
     const byStart = (a: MemoryRegion, b: MemoryRegion): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
     this.regions = regions.filter((region) => !region.guard).sort(byStart);
     this.guards = regions.filter((region) => region.guard).sort(byStart);
   }
 
-  /** Pagemap `name` in `dir`, cached; undefined when absent. */
-  private pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined {
+  /** Pagemap `name` in `dir`, cached; undefined when absent; the problem when it is damaged. */
+  private pagemap(dir: ImageDirectory, name: string): PagemapIndex | undefined | string {
     const key = `${dir.labelPrefix}${name}`;
     let index = this.pagemaps.get(key);
     if (index === undefined) {
-      index = PagemapIndex.read(dir, name, this.pageBytes) ?? null;
+      try {
+        index = PagemapIndex.read(dir, name, this.pageBytes) ?? null;
+      } catch (error) {
+        // A damaged pagemap costs the memory it describes, not the whole checkpoint (budgets still stop).
+        if (!isTolerable(error)) throw error;
+        index = error.message;
+        this.onDamaged?.(`${index}; the memory it describes is unavailable`);
+      }
       this.pagemaps.set(key, index);
     }
     return index ?? undefined;
@@ -189,9 +200,14 @@ export class MemoryReader {
     const found: { pages: string; missingPages: number }[] = [];
     for (let dir: ImageDirectory | null = this.directory; dir; dir = dir.parent()) {
       const index = this.pagemap(dir, this.pagemapImage);
-      if (index?.pages && index.pagesCutOff > 0) found.push({ pages: index.pages.label, missingPages: index.pagesCutOff });
+      if (typeof index === 'object' && index.pages && index.pagesCutOff > 0) found.push({ pages: index.pages.label, missingPages: index.pagesCutOff });
     }
     return found;
+  }
+
+  /** Reads this process's pagemap now, so that a damaged one is reported at once (see `onDamaged`). */
+  checkPagemap(): void {
+    this.pagemap(this.directory, this.pagemapImage);
   }
 
   /** The region containing `address`, by binary search. */
@@ -293,6 +309,10 @@ export class MemoryReader {
     depth: number,
   ): void {
     const index = this.pagemap(dir, image);
+    if (typeof index === 'string') {
+      out.unavailable(from, to, index);
+      return;
+    }
     if (!index) {
       out.unavailable(from, to, `${dir.labelPrefix}${image} is missing`);
       return;

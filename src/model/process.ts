@@ -212,7 +212,7 @@ export class ProcessModel {
   memory(): MemoryReader {
     if (!this.memoryReader) {
       const regions = this.mm().vmas.map((vma: Vma) => regionFor(this.checkpoint, vma));
-      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions, this.checkpoint.pageSize);
+      this.memoryReader = new MemoryReader(this.checkpoint.dir, `pagemap-${this.pid}.img`, regions, this.checkpoint.pageSize, (problem) => this.checkpoint.warn(problem));
     }
     return this.memoryReader;
   }

@@ -7,6 +7,7 @@
  * pattern has a non-zero byte only the pages the pagemap lists (plus a pattern-length margin) are scanned.
  */
 import { UsageError } from '../errors.js';
+import { runSteps, type Steps } from '../steps.js';
 import type { MemoryRead } from './memory.js';
 import type { ProcessModel } from './process.js';
 
@@ -56,7 +57,12 @@ interface Span {
  * Throws a UsageError for an empty or oversized pattern.
  */
 export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, options: SearchOptions = {}): SearchMatch[] {
-  if (pattern instanceof RegExp) return searchRegex(process, pattern, options);
+  return runSteps(searchMemorySteps(process, pattern, options));
+}
+
+/** {@link searchMemory} as steps: it yields after every chunk read and every mapping. */
+export function* searchMemorySteps(process: ProcessModel, pattern: Buffer | RegExp, options: SearchOptions = {}): Steps<void, SearchMatch[]> {
+  if (pattern instanceof RegExp) return yield* searchRegex(process, pattern, options);
   if (pattern.length === 0) throw new UsageError('the search pattern is empty');
   if (pattern.length > MAX_PATTERN_BYTES) throw new UsageError(`the search pattern is limited to ${MAX_PATTERN_BYTES} bytes`);
   const limit = options.limit ?? DEFAULT_SEARCH_LIMIT;
@@ -68,10 +74,11 @@ export function searchMemory(process: ProcessModel, pattern: Buffer | RegExp, op
   const memory = process.memory();
   const hasNonZero = pattern.some((byte) => byte !== 0);
   for (const mapping of process.mappings()) {
+    yield;
     if (mapping.unavailableReason) continue;
     const spans = spansToScan(process, mapping.start, mapping.end, pattern.length, !hasNonZero);
     for (const span of spans) {
-      scanSpan(span, pattern, (address) => {
+      yield* scanSpan(span, pattern, (address) => {
         const before = address - mapping.start < BigInt(contextBytes) ? address - mapping.start : BigInt(contextBytes);
         const contextStart = address - before;
         const wanted = BigInt(contextBytes) + BigInt(pattern.length) + before;
@@ -111,7 +118,7 @@ function spansToScan(process: ProcessModel, start: bigint, end: bigint, patternL
  * searched together with the tail (pattern length - 1 bytes) of the previous contiguous stretch.
  * `found` returns false to stop.
  */
-function scanSpan(span: Span, pattern: Buffer, found: (address: bigint) => boolean, read: (address: bigint, length: number) => MemoryRead): boolean {
+function* scanSpan(span: Span, pattern: Buffer, found: (address: bigint) => boolean, read: (address: bigint, length: number) => MemoryRead): Steps<void, boolean> {
   let carry = Buffer.alloc(0);
   let carryEnd = -1n; // address just past `carry`
   for (let cursor = span.start; cursor < span.end; ) {
@@ -128,6 +135,7 @@ function scanSpan(span: Span, pattern: Buffer, found: (address: bigint) => boole
       carryEnd = piece.address + BigInt(piece.data.length);
     }
     cursor += BigInt(length);
+    yield;
   }
   return true;
 }
@@ -181,7 +189,7 @@ export function compileByteRegex(source: string, flags = ''): RegExp {
  * matched with the last `maxMatch - 1` bytes of the previous chunk in front; a match is reported by the
  * chunk in which it starts before that tail, so it is found once, and never spans unavailable bytes.
  */
-function searchRegex(process: ProcessModel, regex: RegExp, options: SearchOptions): SearchMatch[] {
+function* searchRegex(process: ProcessModel, regex: RegExp, options: SearchOptions): Steps<void, SearchMatch[]> {
   const limit = options.limit ?? DEFAULT_SEARCH_LIMIT;
   const contextBytes = options.context ?? DEFAULT_SEARCH_CONTEXT;
   const maxMatch = options.maxMatch ?? DEFAULT_REGEX_MAX_MATCH;
@@ -201,6 +209,7 @@ function searchRegex(process: ProcessModel, regex: RegExp, options: SearchOption
     else global.lastIndex = found.index + 1;
   }
   for (const mapping of process.mappings()) {
+    yield;
     if (mapping.unavailableReason) continue;
     const spans = spansToScan(process, mapping.start, mapping.end, maxMatch, matchesZeros);
     for (const span of spans) {
@@ -248,6 +257,7 @@ function searchRegex(process: ProcessModel, regex: RegExp, options: SearchOption
           carry = Buffer.from(joined.subarray(joined.length - keep));
           carryEnd = pieceEnd;
         }
+        yield;
       }
     }
   }

@@ -140,7 +140,11 @@ export class RootFs {
     return last.entry ?? { layer: 'base', hostPath: join(this.root, ...done) };
   }
 
-  /** Host path of `path` inside the root, with every symlink resolved within the root. */
+  /**
+   * Host path of `path` inside the root, with every symlink resolved within the root: a name to show or to
+   * link to, never to open (whoever controls the root may change what it names): {@link open},
+   * {@link openContent} and {@link readlink} give descriptors from the race-free walk instead.
+   */
   resolve(path: string): string {
     const entry = this.resolveEntry(path);
     if (entry.layer === 'diff') throw new RootPathError(path, `is in ${this.overlay?.label ?? 'the rootfs diff'}, not on the host`);
@@ -166,34 +170,17 @@ export class RootFs {
 
   /**
    * Opens `hostPath`, a path under the root without symbolic links (as {@link resolveEntry} makes it),
-   * component by component from directory descriptors, following no symbolic link at all: each step opens
-   * `/proc/self/fd/DIR/NAME` with O_NOFOLLOW, where DIR is the already opened directory, so a component
-   * swapped for a symlink after it was resolved is refused instead of followed out of the root.
+   * component by component from directory descriptors, following no symbolic link at all (see
+   * {@link RootFs.openDirectory}); the last component is opened from its directory's descriptor with
+   * O_NOFOLLOW, and what is read afterwards is read through the returned descriptor, never by name.
    */
   private openHost(path: string, hostPath: string): { fd: number; size: number } {
-    const rel = relative(this.root, hostPath);
-    if (rel.startsWith('..') || rel.startsWith('/')) throw new RootPathError(path, `resolves outside ${this.root}`);
-    const parts = rel === '' ? [] : rel.split('/');
-    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
-    const open = (where: string, extra: number): number => {
-      try {
-        return openSync(where, flags | extra);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? 'error';
-        if (code === 'ELOOP' || code === 'ENOTDIR') throw new RootPathError(path, 'changed while it was opened (a directory of it became a symbolic link)');
-        throw new RootPathError(path, `cannot be opened (${code})`);
-      }
-    };
+    const parts = this.hostParts(path, hostPath);
     let fd: number;
-    if (!existsSync('/proc/self/fd')) fd = open(hostPath, 0);
+    if (!existsSync('/proc/self/fd')) fd = this.openStep(path, hostPath, 0);
     else {
-      let dir = open(this.root, constants.O_DIRECTORY);
+      const dir = this.openDirectory(path, parts.slice(0, -1));
       try {
-        for (const part of parts.slice(0, -1)) {
-          const next = open(`/proc/self/fd/${dir}/${part}`, constants.O_DIRECTORY);
-          closeSync(dir);
-          dir = next;
-        }
         const last = parts.length === 0 ? `/proc/self/fd/${dir}` : `/proc/self/fd/${dir}/${parts[parts.length - 1]!}`;
         // FIFOs and devices are refused before they are opened (the descriptor's fstat decides after).
         let kind;
@@ -203,7 +190,7 @@ export class RootFs {
           throw new RootPathError(path, `cannot be opened (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
         }
         if (!kind.isFile() && !kind.isSymbolicLink()) throw new RootPathError(path, 'is not a regular file');
-        fd = open(last, 0);
+        fd = this.openStep(path, last, 0);
       } finally {
         closeSync(dir);
       }
@@ -214,6 +201,80 @@ export class RootFs {
       throw new RootPathError(path, 'is not a regular file');
     }
     return { fd, size: stat.size };
+  }
+
+  /** The components of `hostPath` below the root; refuses a path outside it. */
+  private hostParts(path: string, hostPath: string): string[] {
+    const rel = relative(this.root, hostPath);
+    if (rel.startsWith('..') || rel.startsWith('/')) throw new RootPathError(path, `resolves outside ${this.root}`);
+    return rel === '' ? [] : rel.split('/');
+  }
+
+  /** One open of the walk: read-only, no symlink followed, no blocking on a FIFO, no controlling tty. */
+  private openStep(path: string, where: string, extra: number): number {
+    try {
+      return openSync(where, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | extra);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw new RootPathError(path, 'changed while it was opened (a directory of it became a symbolic link)');
+      throw new RootPathError(path, `cannot be opened (${code})`);
+    }
+  }
+
+  /**
+   * Opens the directory `parts` below the root, one component at a time: each step opens
+   * `/proc/self/fd/DIR/NAME` with O_DIRECTORY | O_NOFOLLOW, where DIR is the directory opened by the step
+   * before (the kernel looks NAME up in that very directory, whatever its path has become). A component
+   * swapped for a symbolic link after it was resolved is refused instead of followed out of the root.
+   *
+   * This is the walk that openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS would do in the kernel.
+   * Node.js has no binding for openat2 (nor openat), and criu-gdb uses no native add-on, so the walk is
+   * made here from directory descriptors through /proc/self/fd; symbolic links are resolved beforehand by
+   * {@link resolveEntry}, inside the root, and each resolved component is then checked again by the walk.
+   */
+  private openDirectory(path: string, parts: readonly string[]): number {
+    let dir = this.openStep(path, this.root, constants.O_DIRECTORY);
+    try {
+      for (const part of parts) {
+        const next = this.openStep(path, `/proc/self/fd/${dir}/${part}`, constants.O_DIRECTORY);
+        closeSync(dir);
+        dir = next;
+      }
+    } catch (error) {
+      closeSync(dir);
+      throw error;
+    }
+    return dir;
+  }
+
+  /**
+   * The target of the symbolic link `path` inside the root, not followed: its directory is resolved
+   * within the root and opened by the descriptor walk, and the link is read through that descriptor, so a
+   * directory swapped for a link meanwhile is refused, never followed out of the root.
+   */
+  readlink(path: string): string {
+    if (!path.startsWith('/') || path.endsWith('/')) throw new RootPathError(path, 'is not a symbolic link');
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    if (name === '' || name === '.' || name === '..') throw new RootPathError(path, 'is not a symbolic link');
+    const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+    const entry = this.resolveEntry(parent);
+    if (this.overlay) {
+      const member = this.overlay.entry(join(relative('/', parent === '/' ? '/' : parent), name).replace(/^\.\//, ''));
+      if (member && member !== 'dir') {
+        if (member.type === 'symlink') return member.linkName;
+        throw new RootPathError(path, 'is not a symbolic link');
+      }
+    }
+    if (entry.layer === 'diff') throw new RootPathError(path, 'is not a symbolic link');
+    if (!existsSync('/proc/self/fd')) throw new RootPathError(path, 'cannot be read safely without /proc');
+    const dir = this.openDirectory(path, this.hostParts(path, entry.hostPath));
+    try {
+      return readlinkSync(`/proc/self/fd/${dir}/${name}`);
+    } catch (error) {
+      throw new RootPathError(path, `is not a symbolic link (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    } finally {
+      closeSync(dir);
+    }
   }
 
   /**

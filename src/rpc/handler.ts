@@ -4,7 +4,7 @@
  * model, the views and the remote-protocol server are loaded on first use.
  */
 import { ResponseError } from 'vscode-jsonrpc/node.js';
-import { CriuGdbError, UsageError } from '../errors.js';
+import { CancelledError, CriuGdbError, UsageError } from '../errors.js';
 import {
   RpcErrorCode,
   type CloseResult,
@@ -16,6 +16,7 @@ import {
   type RunParams,
 } from './protocol.js';
 import type { Session } from './session.js';
+import { escapeControls } from '../views/format.js';
 
 type Params = Record<string, unknown>;
 
@@ -105,6 +106,7 @@ export function parseCoredumpParams(params: unknown): CoredumpParams {
 /** A failure as a one-line JSON-RPC error: CriuGdbError messages verbatim. */
 export function toResponseError(error: unknown): ResponseError<{ kind: string } | undefined> {
   if (error instanceof ResponseError) return error as ResponseError<undefined>;
+  if (error instanceof CancelledError) return new ResponseError(RpcErrorCode.requestCancelled, 'cancelled', { kind: error.name });
   if (error instanceof CriuGdbError) {
     return new ResponseError(error instanceof UsageError ? RpcErrorCode.invalidParams : RpcErrorCode.checkpoint, oneLine(error.message), { kind: error.name });
   }
@@ -114,7 +116,25 @@ export function toResponseError(error: unknown): ResponseError<{ kind: string } 
 
 function oneLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return line.trim();
+  return escapeControls(line.trim());
+}
+
+/**
+ * The one place where the lines the helper sends gdb to print as they are get made safe for a terminal:
+ * warnings and notes carry names from the images (paths, thread names), so their control characters are
+ * escaped (`\x1b`). Error messages are escaped by {@link toResponseError}; the text of views is escaped by
+ * the views (and JSON is kept exact).
+ */
+export function escapedForGdb<T>(result: T): T {
+  if (typeof result !== 'object' || result === null) return result;
+  const record = result as Record<string, unknown>;
+  const escaped: Record<string, unknown> = { ...record };
+  if (Array.isArray(record['warnings'])) escaped['warnings'] = record['warnings'].map((line) => (typeof line === 'string' ? escapeControls(line) : line));
+  const files = record['files'];
+  if (typeof files === 'object' && files !== null && Array.isArray((files as { notes?: unknown }).notes)) {
+    escaped['files'] = { ...files, notes: (files as { notes: unknown[] }).notes.map((line) => (typeof line === 'string' ? escapeControls(line) : line)) };
+  }
+  return escaped as T;
 }
 
 /**
@@ -158,8 +178,8 @@ export class HelperHandler {
     return this.session;
   }
 
-  /** Handles one request; throws a ResponseError on failure. */
-  async request(method: string, params: unknown): Promise<unknown> {
+  /** Handles one request; throws a ResponseError on failure. `signal` cancels a long request (run, coredump). */
+  async request(method: string, params: unknown, signal?: AbortSignal): Promise<unknown> {
     try {
       switch (method) {
         case 'ping': {
@@ -168,16 +188,16 @@ export class HelperHandler {
           return result;
         }
         case 'open':
-          return await this.open(parseOpenParams(params));
+          return escapedForGdb(await this.open(parseOpenParams(params)));
         case 'commands':
           paramsObject('commands', params);
           return await commandList();
         case 'run': {
           const run = parseRunParams(params);
-          return this.requireSession('run').run(run);
+          return escapedForGdb(await this.requireSession('run').run(run, signal));
         }
         case 'coredump':
-          return await this.coredump(parseCoredumpParams(params));
+          return escapedForGdb(await this.coredump(parseCoredumpParams(params), signal));
         case 'close': {
           paramsObject('close', params);
           const result: CloseResult = { closed: await this.close() };
@@ -202,7 +222,7 @@ export class HelperHandler {
   }
 
   /** Writes the cores of the served processes (or of `params.pid`), reporting progress about once a second. */
-  private async coredump(params: CoredumpParams): Promise<CoredumpResultMessage> {
+  private async coredump(params: CoredumpParams, signal?: AbortSignal): Promise<CoredumpResultMessage> {
     const session = this.requireSession('coredump');
     const served = session.processes.map((p) => p.pid);
     if (params.pid !== undefined && !served.includes(params.pid)) {
@@ -217,7 +237,7 @@ export class HelperHandler {
       lastReport = Date.now();
       const percent = progress.total > 0n ? Number((progress.done * 100n) / progress.total) : 100;
       await this.host.progress(`core.${progress.pid} (${progress.index}/${progress.count}): ${percent}%`);
-    });
+    }, signal);
     return {
       cores: reports.map((r) => ({
         pid: r.pid,
@@ -228,7 +248,7 @@ export class HelperHandler {
         apparentBytes: Number(r.apparentBytes),
         allocatedBytes: Number(r.allocatedBytes),
       })),
-      text: formatReports(reports),
+      text: escapeControls(formatReports(reports), '\n'),
       warnings: checkpoint.warnings.slice(knownWarnings),
     };
   }

@@ -17,6 +17,7 @@ import {
   type Message,
   type ResponseMessage,
 } from 'vscode-jsonrpc/node.js';
+import { CancelledError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import { watchParent, withDefaultSignals } from '../reaper.js';
 import { HelperHandler } from './handler.js';
@@ -104,13 +105,17 @@ function exit(code: number): Promise<never> {
   return exiting;
 }
 
-connection.onRequest((method, params) => {
+connection.onRequest((method, params, token) => {
   if (method === '$/invalid') {
     const reason = typeof params === 'object' && params !== null && 'reason' in params ? String(params.reason) : 'invalid request';
     throw new ResponseError(RpcErrorCode.invalidRequest, `invalid request: ${reason}`);
   }
   // The synchronous part of a request runs with the default signal actions: SIGTERM stops it at once.
-  return withDefaultSignals(() => handler.request(method, params));
+  // $/cancelRequest sets the token; the abort stops the request's work at its next step.
+  const cancel = new AbortController();
+  const listener = token.onCancellationRequested(() => cancel.abort(new CancelledError('cancelled')));
+  const answer = withDefaultSignals(() => handler.request(method, params, cancel.signal));
+  return answer.finally(() => listener.dispose());
 });
 
 connection.onNotification((method) => {

@@ -17,6 +17,10 @@
  * Notifications: `exit` (client → helper) makes the helper clean up and exit; `progress` {@link ProgressParams}
  * (helper → client) reports long work.
  *
+ * Cancellation: `$/cancelRequest` {id} stops a `run` or `coredump` in progress; it then fails with
+ * {@link RpcErrorCode.requestCancelled}. Long requests run in short slices, so the remote-protocol sockets
+ * are answered while they run.
+ *
  * Errors: every failure is a JSON-RPC error with a one-line `message`. A {@link CriuGdbError}'s message is
  * passed verbatim with code {@link RpcErrorCode.checkpoint}; bad parameters get `-32602`.
  */
@@ -32,6 +36,8 @@ export const RpcErrorCode = {
   checkpoint: -32001,
   /** `run` before `open`. */
   notOpen: -32002,
+  /** The client cancelled the request (`$/cancelRequest`); its work was stopped. */
+  requestCancelled: -32800,
 } as const;
 
 /** Result of `ping`. */

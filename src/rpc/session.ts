@@ -15,6 +15,7 @@ import { parseArgs } from '../views/args.js';
 import { findView, gdbViews } from '../views/index.js';
 import { treeOrder } from '../views/ps.js';
 import { viewOperands } from '../views/view.js';
+import { runStepsAsync } from '../steps.js';
 import type { OpenParams, OpenResult, ProcessInfo, RunParams, RunResult } from './protocol.js';
 
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
@@ -101,6 +102,8 @@ export class Session {
           continue;
         }
         if (selected.length > 1) await progress(`serving pid ${process.pid} (${index + 1}/${selected.length})`);
+        // A damaged pagemap is told now, in the open's warnings, rather than when gdb first reads memory.
+        checkpoint.tolerate(() => process.memory().checkPagemap());
         const socket = join(directory, `${process.pid}.sock`);
         const server = await serveProcess(checkpoint, process.pid, socket);
         servers.push(server);
@@ -141,15 +144,16 @@ export class Session {
   /**
    * Runs a `criu NAME ...` command on this session's own open checkpoint, as the CLI runs it on a fresh one;
    * `params.pid` is the default process of per-process views. Returns the text and the warnings raised
-   * while rendering.
+   * while rendering. Long views (search) run in short slices, so that gdb's remote-protocol requests are
+   * answered meanwhile; `signal` stops them (a CancelledError).
    */
-  run(params: RunParams): RunResult {
+  async run(params: RunParams, signal?: AbortSignal): Promise<RunResult> {
     const [name = '', ...argv] = params.argv;
     const view = findView(name, gdbViews);
     const args = parseArgs(argv, view.options);
     const known = new Set(this.checkpoint.warnings);
     const defaultPid = view.perProcess ? params.pid : undefined;
-    const text = view.render(this.checkpoint, { operands: viewOperands(view, args.positionals, true), args, defaultPid });
+    const text = await runStepsAsync(view.renderSteps(this.checkpoint, { operands: viewOperands(view, args.positionals, true), args, defaultPid }), { signal });
     return { text, warnings: this.checkpoint.warnings.filter((warning) => !known.has(warning)) };
   }
 

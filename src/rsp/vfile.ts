@@ -1,5 +1,4 @@
-import { closeSync, fstatSync, readlinkSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { Checkpoint } from '../model/checkpoint.js';
 import { CriuGdbError } from '../errors.js';
 import { escapeBinary } from './packets.js';
@@ -40,7 +39,8 @@ function fioStat(size: number, mode: number): Buffer {
 export class RemoteFiles {
   private readonly files = new Map<number, OpenFile>();
   private nextFd = 1;
-  private refusedPaths: Set<string> | undefined;
+  /** `dev:ino` of the mapped files that do not match the checkpoint. */
+  private refusedFiles: Set<string> | undefined;
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -109,34 +109,41 @@ export class RemoteFiles {
       return content ? { type: 'memory', content } : FileIoErrno.ENOENT;
     }
     try {
-      const { fd, size, hostPath } = this.checkpoint.rootFs.open(path);
+      // Opened once, by the descriptor walk inside the root; everything after reads this descriptor.
+      const { fd, size } = this.checkpoint.rootFs.open(path);
+      const stat = fstatSync(fd);
       // A mapped file that does not match the checkpoint is refused, by whatever name: no symbols rather than wrong ones.
-      if (this.refused().has(hostPath)) {
+      if (this.refused().has(`${stat.dev}:${stat.ino}`)) {
         closeSync(fd);
         return FileIoErrno.ENOENT;
       }
-      const mode = fstatSync(fd).mode;
-      return { type: 'host', fd, size, mode };
+      return { type: 'host', fd, size, mode: stat.mode };
     } catch (error) {
       if (!(error instanceof CriuGdbError)) throw error;
       return FileIoErrno.ENOENT;
     }
   }
 
-  /** Host paths of the mapped files that do not match the checkpoint. */
+  /** The identities (`dev:ino`) of the mapped files that do not match the checkpoint, as opened inside the root. */
   private refused(): Set<string> {
-    if (!this.refusedPaths) {
+    if (!this.refusedFiles) {
       const { rootFs } = this.checkpoint;
       const mismatched = this.checkpoint.mappedFiles().filter((file) => file.status === 'mismatch');
-      this.refusedPaths = new Set(mismatched.flatMap((file) => {
+      this.refusedFiles = new Set(mismatched.flatMap((file) => {
         try {
-          return [rootFs.resolve(file.path)];
+          const { fd } = rootFs.open(file.path);
+          try {
+            const stat = fstatSync(fd);
+            return [`${stat.dev}:${stat.ino}`];
+          } finally {
+            closeSync(fd);
+          }
         } catch {
           return [];
         }
       }));
     }
-    return this.refusedPaths;
+    return this.refusedFiles;
   }
 
   private pread(args: string[]): Buffer | string {
@@ -189,12 +196,12 @@ export class RemoteFiles {
     return Buffer.concat([Buffer.from(`F${data.length.toString(16)};`), escapeBinary(data)]);
   }
 
-  /** readlink of a link inside the root: the directory is resolved within the root, the link is not followed. */
+  /** readlink of a link inside the root: its directory is opened by the descriptor walk, the link is not followed. */
   private readlinkUnderRoot(path: string): string | undefined {
     try {
-      const parent = this.checkpoint.rootFs.resolve(dirname(path));
-      return readlinkSync(join(parent, path.slice(path.lastIndexOf('/') + 1)));
-    } catch {
+      return this.checkpoint.rootFs.readlink(path);
+    } catch (error) {
+      if (!(error instanceof CriuGdbError)) throw error;
       return undefined;
     }
   }

@@ -176,13 +176,25 @@ class DirectorySource implements CheckpointSource {
     const inner = join(top.path, CHECKPOINT_DIR);
     let container = false;
     try {
+      // A `checkpoint` that is a symbolic link is refused, never followed: it could lead anywhere.
+      if (!isImagesDirectory((name) => top.has(name)) && lstatSync(inner).isSymbolicLink()) {
+        top.close();
+        throw new CheckpointError(`${path}: ${CHECKPOINT_DIR} is a symbolic link (refused: the images must be in the checkpoint's own folder)`);
+      }
       container = statSync(inner).isDirectory() && !isImagesDirectory((name) => top.has(name)) && isImagesDirectory((name) => existsRegular(join(inner, name)));
-    } catch {
+    } catch (error) {
+      if (error instanceof CheckpointError) throw error;
       container = false;
     }
     if (!container) return new DirectorySource(path, undefined, top);
     top.close();
-    return new DirectorySource(path, top.path, ImageDirectory.openRoot(inner));
+    const images = ImageDirectory.openRoot(inner);
+    // Swapped for a link after the check: what was opened is not the folder's own checkpoint/.
+    if (images.path !== inner) {
+      images.close();
+      throw new CheckpointError(`${path}: ${CHECKPOINT_DIR} changed while it was opened (refused)`);
+    }
+    return new DirectorySource(path, top.path, images);
   }
 
   private file(name: string): string | undefined {

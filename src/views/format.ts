@@ -53,14 +53,67 @@ export function hexAddress(value: bigint): string {
 
 /** JSON.stringify that writes bigints as decimal numbers when safe and as strings otherwise. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v: unknown) => {
-      if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
-      return v;
-    },
-    2,
-  );
+  try {
+    return JSON.stringify(value, (_key, v: unknown) => jsonBigint(v), 2);
+  } catch (error) {
+    // JSON.stringify recurses: a tree as deep as a chain of processes overflows the call stack. Such a
+    // tree is written without indentation, which would grow with the square of its depth.
+    if (!(error instanceof RangeError)) throw error;
+    return deepJson(value);
+  }
+}
+
+function jsonBigint(v: unknown): unknown {
+  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  return v;
+}
+
+/** A value as JSON.stringify would make it (toJSON, bigints as {@link toJson} has them), before nesting. */
+function jsonValue(v: unknown): unknown {
+  const own = typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function' ? (v as { toJSON: () => unknown }).toJSON() : v;
+  return jsonBigint(own);
+}
+
+function omitted(v: unknown): boolean {
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol';
+}
+
+/** {@link toJson}'s value as compact JSON, made with an explicit stack instead of recursion. */
+function deepJson(value: unknown): string {
+  type Level = { items: Array<[string | undefined, unknown]>; next: number; close: string };
+  const out: string[] = [];
+  const stack: Level[] = [];
+  const write = (v: unknown): void => {
+    if (v === null || typeof v !== 'object') {
+      out.push(JSON.stringify(v) ?? 'null');
+      return;
+    }
+    const items: Array<[string | undefined, unknown]> = Array.isArray(v)
+      ? v.map((item): [undefined, unknown] => [undefined, jsonValue(item)])
+      : Object.entries(v).flatMap(([key, item]): Array<[string, unknown]> => {
+          const prepared = jsonValue(item);
+          return omitted(prepared) ? [] : [[key, prepared]];
+        });
+    const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
+    if (items.length === 0) out.push(`${open}${close}`);
+    else {
+      out.push(open);
+      stack.push({ items, next: 0, close });
+    }
+  };
+  write(jsonValue(value));
+  for (let level = stack[stack.length - 1]; level; level = stack[stack.length - 1]) {
+    if (level.next >= level.items.length) {
+      out.push(level.close);
+      stack.pop();
+      continue;
+    }
+    const [key, item] = level.items[level.next]!;
+    out.push(`${level.next === 0 ? '' : ','}${key === undefined ? '' : `${JSON.stringify(key)}:`}`);
+    level.next++;
+    write(key === undefined && omitted(item) ? null : item);
+  }
+  return out.join('');
 }
 
 /** Bytes as text: printable ASCII as is, anything else as `.`. */

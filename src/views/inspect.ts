@@ -146,18 +146,31 @@ function branch(text: string, children: TreeNode[] = []): TreeNode {
   return { text, children };
 }
 
+/** Levels of the tree drawn with branches; deeper ones keep the indentation of this level and show their depth. */
+const MAX_DRAWN_DEPTH = 32;
+
+/**
+ * The tree as lines, with an explicit stack (a tree as deep as a chain of processes must not overflow the
+ * call stack), and an indentation that stops growing at {@link MAX_DRAWN_DEPTH} levels.
+ */
 function renderTree(root: TreeNode): string {
   const lines = [root.text];
-  const walk = (nodes: TreeNode[], prefix: string): void => {
-    nodes.forEach((node, i) => {
-      const last = i === nodes.length - 1;
-      const [first = '', ...rest] = node.text.split('\n');
-      lines.push(`${prefix}${last ? '└── ' : '├── '}${first}`);
-      for (const line of rest) lines.push(`${prefix}${last ? '    ' : '│   '}${line}`);
-      walk(node.children, `${prefix}${last ? '    ' : '│   '}`);
-    });
-  };
-  walk(root.children, '');
+  const stack: Array<{ nodes: TreeNode[]; next: number; prefix: string; depth: number }> = [{ nodes: root.children, next: 0, prefix: '', depth: 1 }];
+  while (stack.length > 0) {
+    const level = stack[stack.length - 1]!;
+    const node = level.nodes[level.next++];
+    if (!node) {
+      stack.pop();
+      continue;
+    }
+    const last = level.next === level.nodes.length;
+    const [first = '', ...rest] = node.text.split('\n');
+    const depth = level.depth > MAX_DRAWN_DEPTH ? `(depth ${level.depth}) ` : '';
+    lines.push(`${level.prefix}${last ? '└── ' : '├── '}${depth}${first}`);
+    const inner = level.depth >= MAX_DRAWN_DEPTH ? level.prefix : `${level.prefix}${last ? '    ' : '│   '}`;
+    for (const line of rest) lines.push(`${inner}${line}`);
+    if (node.children.length > 0) stack.push({ nodes: node.children, next: 0, prefix: inner, depth: level.depth + 1 });
+  }
   return lines.join('\n');
 }
 
@@ -168,6 +181,19 @@ function microseconds(value: number | undefined): string {
   return `${value} us`;
 }
 
+/** The branches of process trees, children in order, without recursion. */
+function processNodes(roots: readonly InspectProcess[]): TreeNode[] {
+  const top: TreeNode[] = [];
+  const pending = roots.map((process) => ({ process, into: top })).reverse();
+  for (let item = pending.pop(); item; item = pending.pop()) {
+    const node = processNode(item.process);
+    item.into.push(node);
+    for (let i = item.process.children.length - 1; i >= 0; i--) pending.push({ process: item.process.children[i]!, into: node.children });
+  }
+  return top;
+}
+
+/** One process's branch with its details, without its child processes. */
 function processNode(process: InspectProcess): TreeNode {
   const tag = process.state === 'alive' ? `[${process.pid}]` : `[${process.pid} (${stateName(process.state)})]`;
   const name = process.cmdline && process.cmdline.length > 0 ? process.cmdline.join(' ') : process.command;
@@ -182,7 +208,6 @@ function processNode(process: InspectProcess): TreeNode {
       ),
     );
   }
-  children.push(...process.children.map(processNode));
   return branch(`${tag}  ${name}`, children);
 }
 
@@ -235,7 +260,7 @@ function inspectText(record: InspectRecord, w: Wanted): string {
     if (keys.length > 0) meta.push(branch('Annotations', keys.map((key) => branch(`${key}: ${c.annotations[key]}`))));
     top.push(branch('Metadata', meta));
   }
-  if (record.processTree) top.push(branch('Process tree', record.processTree.map(processNode)));
+  if (record.processTree) top.push(branch('Process tree', processNodes(record.processTree)));
   if (w.mounts) {
     const mounts = record.mounts ?? [];
     top.push(branch('Overview of mounts', mounts.map((m) => branch(`Destination: ${m.destination}`, [branch(`Type: ${m.type}`), branch(`Source: ${m.source}`)]))));

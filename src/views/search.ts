@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
-import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemory, type SearchMatch } from '../model/search.js';
+import { compileByteRegex, DEFAULT_REGEX_MAX_MATCH, DEFAULT_SEARCH_LIMIT, searchMemorySteps, type SearchMatch } from '../model/search.js';
+import { runSteps, type Steps } from '../steps.js';
 import { intOption } from './args.js';
 import { hexAddress, printable } from './format.js';
 import { defineView, jsonOption, processOptions, type ViewRequest } from './view.js';
@@ -64,6 +65,11 @@ export function parseHexPattern(text: string): Buffer {
 
 /** Searches every selected process (`request.pid`, else all) in pstree order, stopping at the limit overall. */
 export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest): SearchResult {
+  return runSteps(searchCheckpointSteps(checkpoint, request));
+}
+
+/** {@link searchCheckpoint} as steps, for callers that must stay responsive or be able to stop it. */
+export function* searchCheckpointSteps(checkpoint: Checkpoint, request: SearchRequest): Steps<void, SearchResult> {
   const limit = request.limit ?? DEFAULT_SEARCH_LIMIT;
   const processes = request.pid === undefined ? [...checkpoint.processes] : [checkpoint.process(request.pid)];
   const matches: SearchMatch[] = [];
@@ -73,7 +79,8 @@ export function searchCheckpoint(checkpoint: Checkpoint, request: SearchRequest)
     }
     const left = limit - matches.length;
     // One more than wanted tells whether the limit cut the search short.
-    for (const match of searchMemory(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch })) matches.push(match);
+    const found = yield* searchMemorySteps(process, request.pattern, { limit: left + 1, context: request.context, maxMatch: request.maxMatch });
+    for (const match of found) matches.push(match);
     if (matches.length > limit) return { matches: matches.slice(0, limit), truncated: true };
   }
   return { matches, truncated: false };
@@ -143,7 +150,7 @@ export const searchView = defineView({
   operands: { max: 1, rest: true },
   inGdb: true,
   perProcess: true,
-  collect(checkpoint, request) {
+  *collectSteps(checkpoint, request) {
     const { args } = request;
     const [patternText] = request.operands;
     if (patternText === undefined) throw new UsageError('search needs a PATTERN');
@@ -157,7 +164,7 @@ export const searchView = defineView({
     const limit = intOption(args, 'limit') ?? DEFAULT_SEARCH_LIMIT;
     if (limit < 1) throw new UsageError('--limit must be at least 1');
     const search: SearchRequest = { pattern, pid: searchPid(request), limit, context: intOption(args, 'context'), maxMatch: intOption(args, 'max-match') };
-    return { result: searchCheckpoint(checkpoint, search), limit, regex: pattern instanceof RegExp };
+    return { result: yield* searchCheckpointSteps(checkpoint, search), limit, regex: pattern instanceof RegExp };
   },
   json: ({ result, regex }) => ({ matches: result.matches.map((m) => (regex ? regexMatchRecord(m) : matchRecord(m))), truncated: result.truncated }),
   text: ({ result, limit }) => formatMatches(result, limit),

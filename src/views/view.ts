@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import type { Checkpoint } from '../model/checkpoint.js';
 import type { ProcessModel } from '../model/process.js';
+import { runSteps, type Steps } from '../steps.js';
 import { intOption, type OptionSpec, type ParsedArgs } from './args.js';
 import { escapeControls, toJson } from './format.js';
 
@@ -47,11 +48,14 @@ export interface ViewInfo {
 
 /**
  * How a view is made: one collector of records, and their renderers. Usage and input problems are thrown
- * by `collect` (UsageError, CriuGdbError).
+ * by the collector (UsageError, CriuGdbError). A view whose work grows with the data (search) gives its
+ * collector as steps, so that the gdb helper can run it in slices and stop it.
  */
 export interface ViewSpec<Records> extends ViewInfo {
-  /** Gathers the records from the open checkpoint. */
-  collect(checkpoint: Checkpoint, request: ViewRequest): Records;
+  /** Gathers the records from the open checkpoint (a view gives this or `collectSteps`). */
+  collect?(checkpoint: Checkpoint, request: ViewRequest): Records;
+  /** Gathers the records from the open checkpoint, yielding between bounded steps. */
+  collectSteps?(checkpoint: Checkpoint, request: ViewRequest): Steps<void, Records>;
   /** The records as text. */
   text(records: Records): string;
   /** The value printed as JSON (default: the records themselves). */
@@ -62,19 +66,26 @@ export interface ViewSpec<Records> extends ViewInfo {
 export interface View extends ViewInfo {
   /** Collects the records of `checkpoint` and renders them as text, or as JSON with --json. */
   render(checkpoint: Checkpoint, request: ViewRequest): string;
+  /** {@link View.render} as steps (one step for a view whose collector is not made of steps). */
+  renderSteps(checkpoint: Checkpoint, request: ViewRequest): Steps<void, string>;
 }
 
 /** A view from its collector and renderers. */
 export function defineView<Records>(spec: ViewSpec<Records>): View {
-  const { collect, text, json, ...info } = spec;
+  const { collect, collectSteps, text, json, ...info } = spec;
+  function* renderSteps(checkpoint: Checkpoint, request: ViewRequest): Steps<void, string> {
+    let records: Records;
+    if (collectSteps) records = yield* collectSteps(checkpoint, request);
+    else if (collect) records = collect(checkpoint, request);
+    else throw new Error(`view ${info.name} has no collector`);
+    // Text is for a terminal: no control character from the images reaches it (JSON keeps them exact).
+    if (!request.args.options.has('json')) return escapeControls(text(records), '\n');
+    return toJson(json ? json(records) : records);
+  }
   return {
     ...info,
-    render(checkpoint, request) {
-      const records = collect(checkpoint, request);
-      // Text is for a terminal: no control character from the images reaches it (JSON keeps them exact).
-      if (!request.args.options.has('json')) return escapeControls(text(records), '\n');
-      return toJson(json ? json(records) : records);
-    },
+    render: (checkpoint, request) => runSteps(renderSteps(checkpoint, request)),
+    renderSteps,
   };
 }
 

@@ -3,7 +3,8 @@
  * read, within a cap on bytes and members; going over is one line, exit status 2, and the temporary
  * directory is removed. Each archive is the real fork_tree archive with hostile members put in front.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WORK_DIR } from '../helpers/checkpoints.js';
@@ -69,4 +70,31 @@ describe.skipIf(!existsSync(REAL_TAR))('decompression bombs are bounded', () => 
     expect(run.leftInTmp).toEqual([]);
     expect(run.seconds).toBeLessThan(30);
   });
+
+  for (const [kind, name, cap] of [
+    ['image', (i: number) => `checkpoint/x-${i}.img`, 'members decompressed to the temporary directory: more than 16384 exceeds the limit of 16384 (raise it with CRIU_GDB_MAX_EXTRACT_MEMBERS=N)'],
+    ['non-image', (i: number) => `checkpoint/n-${i}`, 'members: 200001 exceeds the limit of 200000 (raise it with CRIU_GDB_MAX_ARCHIVE_MEMBERS=N)'],
+  ] as const) {
+    it(`900,000 tiny ${kind} members stop at the member cap`, { timeout: 180_000 }, async () => {
+      const work = scratchDir('flood900k');
+      // The headers are written to a file in batches (460 MB of them), then compressed in front of the real archive.
+      const headers = join(work, 'headers');
+      const fd = openSync(headers, 'w');
+      for (let batch = 0; batch < 900_000; batch += 10_000) {
+        writeSync(fd, Buffer.concat(Array.from({ length: 10_000 }, (_, i) => header({ name: name(batch + i) }, 0))));
+      }
+      closeSync(fd);
+      const archive = join(work, 'flood.tar.zst');
+      await execa('bash', ['-c', `cat '${headers}' '${REAL_TAR}' | zstd -q -1 -f -o '${archive}' && rm '${headers}'`]);
+      const run = await runBounded(['ps', archive, '--root', BASE_ROOTFS], { timeoutMs: 150_000 });
+      console.log(`900,000 ${kind} members: peak ${run.peakMiB.toFixed(0)} MiB RSS, ${run.peakDiskMiB.toFixed(1)} MiB temp disk, ${run.seconds.toFixed(1)} s`);
+      expect(run.stderr.trim()).toBe(`criu-gdb: ${archive}: ${cap}`);
+      expect(run.exitCode).toBe(2);
+      expect(run.leftInTmp).toEqual([]);
+      expect(run.peakDiskMiB).toBeLessThan(64);
+      expect(run.peakMiB).toBeLessThan(1024);
+      // 296 s before the caps.
+      expect(run.seconds).toBeLessThan(90);
+    });
+  }
 });

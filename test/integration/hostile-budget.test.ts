@@ -100,4 +100,46 @@ describe.skipIf(!checkpointAvailability('named_threads').available)('hostile cou
     expect(run.peakMiB).toBeLessThan(MAX_PEAK_MIB);
     expect(run.seconds).toBeLessThan(MAX_SECONDS);
   });
+
+  it('a files.img of 2 million file descriptions', { timeout: 120_000 }, async () => {
+    const dir = copyImages(imagesDir('named_threads'));
+    const file = join(dir, 'files.img');
+    const count = 2_000_000;
+    const out = new RawWriter().bytes(readFileSync(file));
+    // Regular files /x with ids far above the real ones.
+    const rest = Buffer.concat([varintField(2, 0), varintField(3, 0), bytesField(5, Buffer.concat([1, 2, 3, 4, 5].map((field) => varintField(field, 0)))), bytesField(6, Buffer.from('/x'))]);
+    for (let i = 0; i < count; i++) {
+      const id = 1_000_000 + i;
+      out.entry((w) => w.field(1, 1).field(2, id).bytes(bytesField(3, Buffer.concat([varintField(1, id), rest]))));
+    }
+    writeFileSync(file, out.result());
+    const run = await runBounded(['fds', dir]);
+    console.log(`files.img flood: peak ${run.peakMiB.toFixed(0)} MiB, ${run.seconds.toFixed(1)} s`);
+    expect(run.stderr.trim()).toBe('criu-gdb: files.img: file descriptions: 262145 exceeds the limit of 262144 (raise it with CRIU_GDB_MAX_FILES=N)');
+    expect(run.exitCode).toBe(2);
+    expect(run.peakMiB).toBeLessThan(MAX_PEAK_MIB);
+    // Without the cap: 192 s and 1.4 GiB on a loaded 2-core machine.
+    expect(run.seconds).toBeLessThan(60);
+  });
+
+  it('an fdinfo image of 2 million descriptors', { timeout: 120_000 }, async () => {
+    const dir = copyImages(imagesDir('named_threads'));
+    const name = readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
+    const file = join(dir, name);
+    const count = 2_000_000;
+    const out = new RawWriter().bytes(readFileSync(file));
+    for (let i = 0; i < count; i++) out.entry((w) => w.field(1, 1).field(2, 0).field(3, 1).field(4, 100_000 + i));
+    writeFileSync(file, out.result());
+    const run = await runBounded(['fds', dir]);
+    console.log(`fdinfo flood: peak ${run.peakMiB.toFixed(0)} MiB, ${run.seconds.toFixed(1)} s`);
+    expect(run.stderr.trim()).toBe(`criu-gdb: ${name}: descriptors: 262145 exceeds the limit of 262144 (raise it with CRIU_GDB_MAX_FDS=N)`);
+    expect(run.exitCode).toBe(2);
+    expect(run.peakMiB).toBeLessThan(MAX_PEAK_MIB);
+    // Without the cap: 192 s and 1.4 GiB on a loaded 2-core machine.
+    expect(run.seconds).toBeLessThan(60);
+    // The cap is the user's: lowered below the real count, the real checkpoint is refused the same way.
+    const real = await runBounded(['fds', imagesDir('named_threads')], { env: { CRIU_GDB_MAX_FDS: '1' } });
+    expect(real.stderr.trim()).toMatch(/^criu-gdb: fdinfo-\d+\.img: descriptors: \d+ exceeds the limit of 1 \(raise it with CRIU_GDB_MAX_FDS=N\)$/);
+    expect(real.exitCode).toBe(2);
+  });
 });

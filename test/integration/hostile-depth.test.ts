@@ -51,7 +51,8 @@ describe.skipIf(!checkpointAvailability('named_threads').available)('input-sized
     expect(run.peakMiB).toBeLessThan(1024);
   });
 
-  it('ps of a chain of 20,000 processes', { timeout: 60_000 }, async () => {
+  /** named_threads with a chain of 20,000 more processes under its own, each the child of the one before. */
+  function chainCheckpoint(): string {
     const chain = copyImages(imagesDir('named_threads'));
     const file = join(chain, 'pstree.img');
     const root = loadTruth('named_threads').processes[0]!.pid;
@@ -61,11 +62,48 @@ describe.skipIf(!checkpointAvailability('named_threads').available)('input-sized
       out.entry((w) => w.field(1, pid).field(2, i === 0 ? root : pid - 1).field(3, pid).field(4, pid).field(5, pid));
     }
     writeFileSync(file, out.result());
+    return chain;
+  }
+
+  it('ps of a chain of 20,000 processes', { timeout: 60_000 }, async () => {
+    const chain = chainCheckpoint();
     const run = await runBounded(['ps', chain]);
     console.log(`ps of a chain of 20,000: peak ${run.peakMiB.toFixed(0)} MiB, ${run.seconds.toFixed(1)} s`);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/^1019999 +1019998 +unknown +1 +(   ){32}\[19999\] \\_ \[\]$/m);
     expect(run.seconds).toBeLessThan(20);
     expect(run.peakMiB).toBeLessThan(1024);
+  });
+
+  it('inspect --ps-tree of a chain of 20,000 processes, as text and as JSON', { timeout: 120_000 }, async () => {
+    const chain = chainCheckpoint();
+    const text = await runBounded(['inspect', chain, '--ps-tree']);
+    console.log(`inspect --ps-tree of a chain of 20,000: peak ${text.peakMiB.toFixed(0)} MiB, ${text.seconds.toFixed(1)} s`);
+    expect(text.stderr).not.toMatch(/call stack|internal error/);
+    expect(text.exitCode).toBe(0);
+    // The indentation stops growing at 32 levels; deeper lines show their depth.
+    const last = /^( *)└── \(depth 20002\) \[1019999 \(Unknown\)\]/m.exec(text.stdout);
+    expect(last).not.toBeNull();
+    expect(last![1]!.length).toBeLessThanOrEqual(32 * 4);
+    expect(text.stdout.length).toBeLessThan(20 * 1024 * 1024);
+    expect(text.seconds).toBeLessThan(40);
+    expect(text.peakMiB).toBeLessThan(1024);
+
+    const json = await runBounded(['inspect', chain, '--ps-tree', '--json']);
+    console.log(`inspect --ps-tree --json of a chain of 20,000: peak ${json.peakMiB.toFixed(0)} MiB, ${json.seconds.toFixed(1)} s`);
+    expect(json.stderr).not.toMatch(/call stack|internal error/);
+    expect(json.exitCode).toBe(0);
+    // JSON.parse recurses too: count the depth by hand.
+    let depth = 0;
+    let deepest = 0;
+    for (const char of json.stdout) {
+      if (char === '[' || char === '{') deepest = Math.max(deepest, ++depth);
+      else if (char === ']' || char === '}') depth--;
+    }
+    expect(depth).toBe(0);
+    expect(deepest).toBeGreaterThan(40_000);
+    expect(json.stdout).toContain('"pid":1019999');
+    expect(json.seconds).toBeLessThan(40);
+    expect(json.peakMiB).toBeLessThan(1024);
   });
 });

@@ -55,6 +55,15 @@ describe.skipIf(!checkpointAvailability('named_threads').available)('search over
     expect(run.stdout).toMatch(/^100000000000-500000000000 +rw-p +00000000 +anon-private +0 +0 +0 +0 +0 +17179869184 *$/m);
   });
 
+  it('info counts in images only what the pages file holds', async () => {
+    const run = await runBounded(['info', dir]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^Memory +64\.0 TiB mapped$/m);
+    expect(run.stdout).toMatch(/^ +missing +64\.0 TiB$/m);
+    const inImages = /^ +in images +([\d.]+) (B|KiB|MiB)$/m.exec(run.stdout);
+    expect(inImages).not.toBeNull();
+  });
+
   it('in gdb, criu search returns and the session stays in step', { timeout: 120_000 }, async () => {
     const { text, stderr } = await gdbOnCheckpoint(dir, ['criu search --hex 00 --limit 3', 'criu ps', 'x/2gx $sp']);
     expect(stderr).not.toMatch(/Invalid hex digit|Remote connection closed|Traceback/);

@@ -1,6 +1,7 @@
 """The plugin's JSON-RPC client (gdb-plugin/criu_gdb_plugin/rpc.py) under a plain Python 3, without gdb:
 it starts the real built helper and talks to it. Run by test/plugin/rpc-client.test.ts."""
 
+import json
 import os
 import stat
 import sys
@@ -72,6 +73,25 @@ class FakeHelperTest(unittest.TestCase):
         with self.assertRaises(rpc.ClientError) as caught:
             helper.request("ping", timeout=0.5)
         self.assertEqual(str(caught.exception), "criu-gdb helper did not answer 'ping' within 0.5 seconds")
+
+    def test_a_request_given_up_is_cancelled(self):
+        record = tempfile.NamedTemporaryFile(prefix="criu-gdb-fake-helper-stdin-", delete=False)
+        record.close()
+        self.addCleanup(lambda: os.unlink(record.name))
+        helper = self.fake("exec 3>&1\nexec cat > '%s'\n" % record.name)
+        with self.assertRaises(rpc.ClientError):
+            helper.request("run", {"argv": ["search", "x"]}, timeout=0.5)
+        helper.stop(timeout=1)
+        with open(record.name, "rb") as recorded:
+            data = recorded.read()
+        messages = []
+        while data:
+            header, _, rest = data.partition(b"\r\n\r\n")
+            length = int(header.split(b":")[1])
+            messages.append(json.loads(rest[:length]))
+            data = rest[length:]
+        cancels = [m for m in messages if m.get("method") == "$/cancelRequest"]
+        self.assertEqual(cancels, [{"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 1}}])
 
     def test_garbage_is_refused(self):
         helper = self.fake("printf 'Content-Length: 5\\r\\n\\r\\n{oops'; exec sleep 30\n")

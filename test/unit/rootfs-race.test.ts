@@ -6,12 +6,14 @@
  * outside.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Checkpoint } from '../../src/model/checkpoint.js';
 import { RootFs, RootPathError } from '../../src/rootfs/resolve.js';
-import { fixtureRootfs } from '../helpers/checkpoints.js';
+import { RemoteFiles } from '../../src/rsp/vfile.js';
+import { fixtureImagesDir, fixtureRootfs } from '../helpers/checkpoints.js';
 import { removeScratch, scratchDir } from '../helpers/hostile.js';
 
 afterAll(removeScratch);
@@ -66,5 +68,55 @@ describe('opening a file under a root whose directories are being swapped', () =
     // The race was real: both outcomes of the swap were met.
     expect(counts.inside).toBeGreaterThan(0);
     expect(counts.refused).toBeGreaterThan(0);
+  });
+});
+
+describe("gdb's vFile reads under a root whose directories are being swapped", () => {
+  it('never opens, reads or reads a link outside the root', { timeout: 120_000 }, async () => {
+    const work = scratchDir('race-vfile');
+    const root = join(work, 'root');
+    cpSync(fixtureRootfs('demo'), root, { recursive: true });
+    const outside = join(work, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'demo'), 'OUTSIDE THE ROOT');
+    symlinkSync('inside-target', join(root, 'opt', 'criu-gdb-demo', 'link'));
+    symlinkSync('OUTSIDE-TARGET', join(outside, 'link'));
+    const inside = readFileSync(join(root, 'opt', 'criu-gdb-demo', 'demo')).subarray(0, 16);
+    const checkpoint = Checkpoint.open(fixtureImagesDir('demo'), { root });
+    const files = new RemoteFiles(checkpoint, 16384);
+    const hex = (text: string): string => Buffer.from(text).toString('hex');
+    const attacker = spawn('python3', ['-c', ATTACKER, root, outside], { stdio: 'ignore' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reads = { inside: 0, outside: 0, refused: 0 };
+    const links = { inside: 0, outside: 0, refused: 0 };
+    try {
+      for (let i = 0; i < 10_000; i++) {
+        const opened = files.handle(`open:${hex('/opt/criu-gdb-demo/demo')},0,0`).toString();
+        if (opened.startsWith('F-1')) reads.refused++;
+        else {
+          const fd = opened.slice(1);
+          const reply = Buffer.from(files.handle(`pread:${fd},10,0`));
+          files.handle(`close:${fd}`);
+          // `F10;` then the 16 bytes (escaped where needed; the first 16 bytes of an ELF file need none but 0x7d).
+          if (reply.subarray(4).equals(inside)) reads.inside++;
+          else reads.outside++;
+        }
+        const link = files.handle(`readlink:${hex('/opt/criu-gdb-demo/link')}`).toString('latin1');
+        if (link === 'Fd;inside-target') links.inside++;
+        else if (link.startsWith('F-1')) links.refused++;
+        else links.outside++;
+      }
+    } finally {
+      attacker.kill('SIGKILL');
+      files.closeAll();
+      checkpoint.close();
+    }
+    console.log(`vFile swap race: opens ${JSON.stringify(reads)}, links ${JSON.stringify(links)}`);
+    expect(reads.outside).toBe(0);
+    expect(links.outside).toBe(0);
+    expect(reads.inside).toBeGreaterThan(0);
+    expect(reads.refused).toBeGreaterThan(0);
+    expect(links.inside).toBeGreaterThan(0);
+    expect(links.refused).toBeGreaterThan(0);
   });
 });
