@@ -125,6 +125,17 @@ export class RootFile implements ContentSource {
     return done;
   }
 
+  /**
+   * A path that names the very file that was checked while this process keeps it open
+   * (`/proc/PID/fd/N`), when the file matched and has a descriptor of its own; else undefined.
+   */
+  descriptorPath(): string | undefined {
+    this.ensureOpen();
+    const content = this.content;
+    if (content === undefined || content.layer !== 'base' || content.base !== 0) return undefined;
+    return `/proc/${process.pid}/fd/${content.fd}`;
+  }
+
   /** Closes the file if it was opened. */
   close(): void {
     this.content?.close();

@@ -4,7 +4,8 @@
  * - `local` (sysroot `/`): the root is this machine's `/`, there is no container overlay, and every mapped
  *   file matches the checkpoint. gdb opens the processes' own paths, as with a live process.
  * - `view` (sysroot: a private directory): anything else. The directory holds, at each mapped file's path,
- *   a symlink to the checked file: under the root (resolved inside it), extracted from the container's
+ *   a symlink to the checked file: the helper's own descriptor of it (`/proc/PID/fd/N`, open for the
+ *   session, so a file under the root cannot be swapped after its check), extracted from the container's
  *   rootfs diff, or found by build-id (local `.build-id` trees, the debuginfod cache and servers). A file
  *   that does not match and cannot be found by build-id is left out: gdb gets no file rather than a wrong one.
  * - `remote` (sysroot `target:`): on request, every file through the remote protocol's vFile packets.
@@ -87,7 +88,9 @@ export async function prepareFileRoute(checkpoint: Checkpoint, directory: string
   for (const file of files) {
     let target: string | undefined;
     if (file.status === 'match' && file.source) {
-      target = checkpoint.tolerate(() => {
+      // The descriptor the check opened: gdb then reads exactly the checked file, with no window for
+      // whoever controls the root to swap a directory for a symbolic link between the check and gdb's open.
+      target = file.source.descriptorPath() ?? checkpoint.tolerate(() => {
         const opened = rootFs.open(file.path);
         try {
           return opened.hostPath;
