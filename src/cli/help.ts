@@ -1,6 +1,6 @@
 /** The text of `criu-gdb --help`, wrapped to fit an 80-column terminal. */
 import { commands } from './commands/index.js';
-import { HELP_WIDTH, wrapWords } from './wrap.js';
+import { HELP_WIDTH, wrapWords } from '../views/wrap.js';
 
 /** The short usage: what to type, and where to look next. */
 export function shortUsage(): string {

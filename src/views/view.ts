@@ -9,6 +9,7 @@ import type { ProcessModel } from '../model/process.js';
 import { runSteps, type Steps } from '../steps.js';
 import { intOption, type OptionSpec, type ParsedArgs } from './args.js';
 import { escapeControls, toJson } from './format.js';
+import { HELP_WIDTH, wrapParagraphs, wrapUsage, wrapWords } from './wrap.js';
 
 /** What a view is asked for: its operands and options, and who asks. */
 export interface ViewRequest {
@@ -117,13 +118,14 @@ export function viewOperands(view: ViewInfo, operands: readonly string[], inGdb 
 /** The help text of a view or command: usage line, description and options. */
 export function helpText(usageLine: string, description: string, options: readonly OptionSpec[]): string {
   const width = Math.max(0, ...options.map((o) => o.name.length + (o.value ? 6 : 0)));
+  const hanging = ' '.repeat(width + 6);
   return [
-    `Usage: ${usageLine}`,
+    ...wrapUsage(usageLine, 'Usage: ', '       '),
     '',
-    description,
+    wrapParagraphs(description),
     '',
     'Options:',
-    ...options.map((o) => `  --${(o.name + (o.value ? ' VALUE' : '')).padEnd(width)}  ${o.help}`),
+    ...options.flatMap((o) => wrapWords(o.help, HELP_WIDTH, `  --${(o.name + (o.value ? ' VALUE' : '')).padEnd(width)}  `, hanging)),
   ].join('\n');
 }
 

@@ -203,8 +203,8 @@ describe('usage, version, help and one-line errors', { timeout: 60_000 }, () => 
       expect(usages.some((usage) => usage.startsWith(`criu-gdb ${name} `) || usage === `criu-gdb ${name}`)).toBe(true);
     }
     expect(usages).toContain('criu-gdb DIR [--root PATH] [--pid N] [-- GDBARGS...]');
-    // The CLI's own commands' help fits too (the views' help is theirs).
-    for (const name of ['coredump', 'gdbinit', 'demo', 'gdb']) {
+    // Every command's own help fits too.
+    for (const name of ['coredump', 'gdbinit', 'demo', 'gdb', 'info', 'ps', 'maps', 'fds', 'read', 'search', 'show', 'inspect', 'memory', 'diff', 'list']) {
       const help = await criuGdb('help', name);
       expect(help.stdout.split('\n').filter((line) => line.length > 80), name).toEqual([]);
     }

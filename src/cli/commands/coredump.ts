@@ -3,7 +3,7 @@ import { exportCoresSync, formatReports } from '../../export/coredump.js';
 import { intOption, stringOption, type OptionSpec, type ParsedArgs } from '../../views/args.js';
 import { hexAddress, toJson } from '../../views/format.js';
 import { helpText, jsonOption } from '../../views/view.js';
-import { wrapParagraphs } from '../wrap.js';
+import { wrapParagraphs } from '../../views/wrap.js';
 import { openCheckpoint, rootOption, type Command } from './command.js';
 
 const options: readonly OptionSpec[] = [

@@ -5,7 +5,7 @@ import { CriuGdbError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
 import { infoView } from '../../views/info.js';
 import { psView } from '../../views/ps.js';
-import { wrapParagraphs } from '../wrap.js';
+import { wrapParagraphs } from '../../views/wrap.js';
 import { viewCommand, type Command } from './command.js';
 import { gdbCommandLine } from './launch.js';
 

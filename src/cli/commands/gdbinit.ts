@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { packageRoot } from '../../package.js';
 import { helpText } from '../../views/view.js';
-import { wrapParagraphs } from '../wrap.js';
+import { wrapParagraphs } from '../../views/wrap.js';
 import type { Command } from './command.js';
 
 const PLUGIN_RELATIVE = join('gdb-plugin', 'criu_gdb.py');

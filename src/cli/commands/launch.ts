@@ -7,7 +7,7 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
-import { wrapParagraphs } from '../wrap.js';
+import { wrapParagraphs } from '../../views/wrap.js';
 import type { Command } from './command.js';
 import { pluginPath } from './gdbinit.js';
 

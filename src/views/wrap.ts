@@ -1,4 +1,4 @@
-/** Wrapping of help text to a terminal's width. */
+/** Wrapping of help text to a terminal's width (the CLI's and the views' help). */
 
 /** Width the help text fits in. */
 export const HELP_WIDTH = 80;
@@ -45,4 +45,35 @@ export function wrapParagraphs(text: string): string {
   }
   flush();
   return out.join('\n');
+}
+
+/**
+ * Wraps a usage line (`criu-gdb search DIR PATTERN [--pid N | --all] ...`) to {@link HELP_WIDTH} columns
+ * after `first`, breaking only between bracketed groups, and indents the other lines with `rest`.
+ */
+export function wrapUsage(usage: string, first: string, rest: string): string[] {
+  const groups: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const char of usage) {
+    if (char === '[') depth++;
+    else if (char === ']') depth = Math.max(0, depth - 1);
+    if (char === ' ' && depth === 0) {
+      if (current !== '') groups.push(current);
+      current = '';
+    } else current += char;
+  }
+  if (current !== '') groups.push(current);
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const group of groups) {
+    if (!empty && line.length + 1 + group.length > HELP_WIDTH) {
+      lines.push(line);
+      line = rest + group;
+    } else line += (empty ? '' : ' ') + group;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
 }
