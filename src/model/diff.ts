@@ -6,11 +6,12 @@
  * reading anything.
  */
 import { CriuGdbError } from '../errors.js';
-import { readContainerInfo, type ContainerMount } from '../source/metadata.js';
+import type { ContainerMount } from '../source/metadata.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { MemorySpan, SpanSource } from './memory.js';
 import type { ProcessModel } from './process.js';
 import type { FdModel, Mapping } from './types.js';
+import { checkpointMounts } from './mounts.js';
 
 /** A process as the diff names it. */
 export interface ProcessBrief {
@@ -107,7 +108,7 @@ export interface MountChanges {
 export interface CheckpointDiff {
   a: string;
   b: string;
-  /** Mount changes, when both are container checkpoints with a spec.dump. */
+  /** Mount changes, when both record their mounts (a container's spec.dump, else CRIU's mount images). */
   mounts: MountChanges | null;
   /** The page size of both checkpoints, in bytes: the unit of every page count. */
   pageBytes: number;
@@ -359,19 +360,31 @@ function fdCount(changes: FdChanges): number {
 }
 
 /** The container mounts of A and B compared, or null unless both record them. */
+/** Mounts keyed by destination and, for mounts stacked on one destination, their place in the stack. */
+function byPlace(mounts: readonly ContainerMount[]): Map<string, ContainerMount> {
+  const seen = new Map<string, number>();
+  const places = new Map<string, ContainerMount>();
+  for (const mount of mounts) {
+    const below = seen.get(mount.destination) ?? 0;
+    seen.set(mount.destination, below + 1);
+    places.set(`${mount.destination}\0${below}`, mount);
+  }
+  return places;
+}
+
 function compareMounts(a: Checkpoint, b: Checkpoint): MountChanges | null {
-  const infoA = a.tolerate(() => readContainerInfo(a.source));
-  const infoB = b.tolerate(() => readContainerInfo(b.source));
-  if (!infoA || !infoB || !a.source.readFile('spec.dump') || !b.source.readFile('spec.dump')) return null;
-  const inB = new Map(infoB.mounts.map((m) => [m.destination, m]));
-  const inA = new Map(infoA.mounts.map((m) => [m.destination, m]));
+  const mountsA = checkpointMounts(a);
+  const mountsB = checkpointMounts(b);
+  if (!mountsA || !mountsB) return null;
+  const inA = byPlace(mountsA);
+  const inB = byPlace(mountsB);
   const changes: MountChanges = { added: [], removed: [], changed: [] };
-  for (const mount of infoA.mounts) {
-    const other = inB.get(mount.destination);
+  for (const [place, mount] of inA) {
+    const other = inB.get(place);
     if (!other) changes.removed.push(mount);
     else if (JSON.stringify(mount) !== JSON.stringify(other)) changes.changed.push({ destination: mount.destination, a: mount, b: other });
   }
-  for (const mount of infoB.mounts) if (!inA.has(mount.destination)) changes.added.push(mount);
+  for (const [place, mount] of inB) if (!inA.has(place)) changes.added.push(mount);
   return changes;
 }
 

@@ -10,6 +10,7 @@ import { intOption, type ParsedArgs } from './args.js';
 import { treeOrder } from './ps.js';
 import { showRecord, type ShowRecord } from './show.js';
 import { defineView, jsonOption } from './view.js';
+import { dumpedMounts } from '../model/mounts.js';
 
 const options = [
   jsonOption,
@@ -83,12 +84,6 @@ function isSocket(fd: FdModel): boolean {
 
 function stateName(state: string): string {
   return state.charAt(0).toUpperCase() + state.slice(1);
-}
-
-/** The mounts CRIU dumped for the root process's mount namespace, in the form of spec.dump's; none without. */
-function dumpedMounts(checkpoint: Checkpoint): ContainerMount[] {
-  const mounts = checkpoint.rootProcess.mounts() ?? [];
-  return mounts.map((m) => ({ destination: m.mountpoint, type: m.type, source: m.source, options: m.options === '' ? [] : m.options.split(',') }));
 }
 
 function processTree(checkpoint: Checkpoint, w: Wanted): InspectProcess[] {

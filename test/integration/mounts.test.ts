@@ -4,9 +4,12 @@
  * mounts criu-gdb reads are those the live process's /proc/self/mountinfo listed (its facts).
  */
 import { execa } from 'execa';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/model/checkpoint.js';
+import { diffCheckpoints } from '../../src/model/diff.js';
 import { REPO_ROOT, checkpointAvailability, imagesDir, loadTruth, rootProcess } from '../helpers/checkpoints.js';
 
 const NAME = 'mount_ns';
@@ -43,6 +46,37 @@ describe.skipIf(!available)('the mounts of a dump with its own mount namespace',
     const text = await execa('node', [CLI, 'inspect', imagesDir(NAME), '--mounts']);
     const point = rootProcess(loadTruth(NAME)).facts['mount.tmpfs']!;
     expect(text.stdout).toMatch(new RegExp(`Destination: ${point}\\n[│ ]+├── Type: tmpfs\\n[│ ]+└── Source: criu-gdb-tmpfs`));
+  });
+
+  it('diff reports the tmpfs mount as removed when a copy of the images lacks it', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'criu-gdb-mounts-'));
+    try {
+      cpSync(imagesDir(NAME), copy, { recursive: true });
+      const name = readdirSync(copy).find((file) => /^mountpoints-\d+\.img$/.test(file))!;
+      // Drop the framed entry (u32 length + message, after the 8-byte header) that names the tmpfs.
+      const bytes = readFileSync(join(copy, name));
+      const kept: Buffer[] = [bytes.subarray(0, 8)];
+      let dropped = 0;
+      for (let at = 8; at < bytes.length; ) {
+        const end = at + 4 + bytes.readUInt32LE(at);
+        const entry = bytes.subarray(at, end);
+        if (entry.includes('criu-gdb-tmpfs')) dropped++;
+        else kept.push(entry);
+        at = end;
+      }
+      expect(dropped).toBe(1);
+      writeFileSync(join(copy, name), Buffer.concat(kept));
+      const before = Checkpoint.open(imagesDir(NAME));
+      const after = Checkpoint.open(copy);
+      opened.push(before, after);
+      const diff = diffCheckpoints(before, after);
+      const point = rootProcess(loadTruth(NAME)).facts['mount.tmpfs']!;
+      expect(diff.mounts?.removed.map((m) => `${m.destination} ${m.type} ${m.source}`)).toEqual([`${point} tmpfs criu-gdb-tmpfs`]);
+      expect(diff.mounts?.added).toEqual([]);
+      expect(diff.mounts?.changed).toEqual([]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('a dump without a mount namespace of its own has none', () => {
