@@ -215,7 +215,8 @@ describe.skipIf(!subject.available || !compilerThere)('a checkpoint whose execut
         () => 'opened',
         (error: unknown) => (error instanceof Error ? error.message : String(error)),
       );
-      await downloading;
+      // The open must reach the download; if it ends first, its result says why.
+      expect(await Promise.race([downloading.then(() => 'downloading'), opening])).toBe('downloading');
       expect(progress[0]).toMatch(new RegExp(`^Downloading executable for build-id ${recordedBuildId} from 127\\.0\\.0\\.1:\\d+`));
       const started = Date.now();
       expect(await handler.request('close', {})).toEqual({ closed: false });
