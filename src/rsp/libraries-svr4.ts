@@ -8,6 +8,8 @@
  * name are left out. Anything that cannot be read makes the document undefined, and gdb then walks the
  * list itself. x86_64 (LP64, little-endian) layouts only.
  */
+import type { AuxvEntry } from '../images/mm.js';
+import { xmlAttribute } from './xml.js';
 
 /** Reads the available bytes at an address (fewer, or none, where memory ends). */
 export type MemoryRead = (address: bigint, length: number) => Buffer;
@@ -32,16 +34,12 @@ function readWords(read: MemoryRead, address: bigint, count: number): bigint[] |
   return Array.from({ length: count }, (_, i) => bytes.readBigUInt64LE(i * 8));
 }
 
-function auxvValue(auxv: readonly bigint[], type: bigint): bigint | undefined {
-  for (let i = 0; i + 1 < auxv.length; i += 2) {
-    if (auxv[i] === type) return BigInt.asUintN(64, auxv[i + 1]!);
-    if (auxv[i] === 0n) break;
-  }
-  return undefined;
+function auxvValue(auxv: readonly AuxvEntry[], type: bigint): bigint | undefined {
+  return auxv.find((entry) => entry.type === type)?.value;
 }
 
 /** The address of r_debug, from the executable's DT_DEBUG; undefined when there is none (static, or not yet set). */
-export function findRDebug(read: MemoryRead, auxv: readonly bigint[]): bigint | undefined {
+export function findRDebug(read: MemoryRead, auxv: readonly AuxvEntry[]): bigint | undefined {
   const phdr = auxvValue(auxv, AT_PHDR);
   const phnum = Number(auxvValue(auxv, AT_PHNUM) ?? 0n);
   const phent = Number(auxvValue(auxv, AT_PHENT) ?? BigInt(ELF64_PHDR_SIZE));
@@ -88,10 +86,6 @@ function readCString(read: MemoryRead, address: bigint): string | undefined {
   return undefined;
 }
 
-function xmlAttribute(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
-}
-
 function hex(value: bigint): string {
   return `0x${value.toString(16)}`;
 }
@@ -112,7 +106,7 @@ function parseAnnex(annex: string): { start?: bigint; prev?: bigint } | undefine
  * The library list document for `annex` (empty, or `start=...;prev=...`), or undefined when the list cannot
  * be read (gdb then reads it itself).
  */
-export function librariesSvr4Document(read: MemoryRead, auxv: readonly bigint[], annex: string): string | undefined {
+export function librariesSvr4Document(read: MemoryRead, auxv: readonly AuxvEntry[], annex: string): string | undefined {
   const request = parseAnnex(annex);
   if (!request) return undefined;
   let lm: bigint;

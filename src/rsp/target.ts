@@ -7,14 +7,10 @@ import { PageCache } from '../model/page-cache.js';
 import type { ProcessModel } from '../model/process.js';
 import { ThreadLocalStorage } from '../model/tls.js';
 import { encodeGPacket, encodeRegister } from './registers.js';
+import { xmlAttribute } from './xml.js';
 
 /** SIGSTOP in gdb's remote-protocol signal numbering (Linux's 19 is GDB_SIGNAL_CONT there). */
 const GDB_SIGNAL_STOP = 17;
-
-/** Escapes text for an XML attribute. */
-function xmlAttribute(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 /** The registers of one thread as gdb should see them. */
 interface ThreadState {
