@@ -290,7 +290,7 @@ export class RspConnection {
         document = this.target.auxv();
         break;
       case 'libraries-svr4': {
-        const text = librariesSvr4Document((address, size) => this.target.readMemory(address, size), this.target.process.mm().auxv, annex ?? '');
+        const text = librariesSvr4Document((address, size) => this.target.readMemory(address, size), this.target.process.mm().auxvEntries, annex ?? '');
         document = text === undefined ? undefined : Buffer.from(text, 'latin1');
         break;
       }

@@ -24,7 +24,7 @@ for (const name of SUBJECTS) {
       try {
         const process = checkpoint.process(live.pid);
         const memory = process.memory();
-        const document = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, '');
+        const document = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxvEntries, '');
         expect(document).toMatch(/^<library-list-svr4 version="1.0" main-lm="0x[0-9a-f]+">/);
         const libraries = [...document!.matchAll(/<library name="([^"]*)" lm="0x[0-9a-f]+" l_addr="(0x[0-9a-f]+)" l_ld="0x[0-9a-f]+"\/>/g)];
         const onDisk = libraries.filter(([, path]) => path!.startsWith('/'));
@@ -39,11 +39,11 @@ for (const name of SUBJECTS) {
         // gdb's incremental form: from an entry on, given the entry before it.
         const mainLm = /main-lm="0x([0-9a-f]+)"/.exec(document!)![1]!;
         const lms = [...document!.matchAll(/ lm="0x([0-9a-f]+)"/g)].map((m) => m[1]!);
-        const tail = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, `start=${lms[1]};prev=${lms[0]}`);
+        const tail = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxvEntries, `start=${lms[1]};prev=${lms[0]}`);
         expect(tail).toBe(`<library-list-svr4 version="1.0">${libraries.slice(1).map((m) => m[0]).join('')}</library-list-svr4>`);
-        const whole = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, `start=${mainLm};prev=0`);
+        const whole = librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxvEntries, `start=${mainLm};prev=0`);
         expect(whole).toBe(document);
-        expect(librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxv, 'start=zz')).toBeUndefined();
+        expect(librariesSvr4Document((address, length) => memory.readAvailable(address, length), process.mm().auxvEntries, 'start=zz')).toBeUndefined();
       } finally {
         checkpoint.close();
       }
