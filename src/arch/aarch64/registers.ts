@@ -3,19 +3,8 @@
  * the description is in every AArch64 core image CRIU writes (general, FP/SIMD and TLS sets are required
  * there), so nothing is unavailable unless the syscall-restart module says so.
  */
+import { u32, u64 } from '../register-bytes.js';
 import type { Aarch64LiveRegisters } from './syscall-restart.js';
-
-function u64(value: bigint): Buffer {
-  const out = Buffer.alloc(8);
-  out.writeBigUInt64LE(BigInt.asUintN(64, value));
-  return out;
-}
-
-function u32(value: bigint | number): Buffer {
-  const out = Buffer.alloc(4);
-  out.writeUInt32LE(Number(BigInt.asUintN(32, BigInt(value))));
-  return out;
-}
 
 /** The bytes of register `name` (x0..x30, sp, pc, cpsr, v0..v31, fpsr, fpcr, tpidr), or undefined. */
 export function aarch64RegisterValue(name: string, regs: Aarch64LiveRegisters): Buffer | undefined {

@@ -9,22 +9,11 @@
  * The registers given are the live ones (see ProcessModel.liveRegisters); this module only lays them out.
  */
 import type { X86Registers } from '../../images/registers.js';
+import { u32, u64 } from '../register-bytes.js';
 import type { RegisterSpec } from '../target-xml.js';
 import { x86Components, x87FullTagWord, x87State } from './xsave.js';
 
 const NO_UNAVAILABLE: ReadonlySet<string> = new Set();
-
-function u64(value: bigint): Buffer {
-  const out = Buffer.alloc(8);
-  out.writeBigUInt64LE(BigInt.asUintN(64, value));
-  return out;
-}
-
-function u32(value: bigint | number): Buffer {
-  const out = Buffer.alloc(4);
-  out.writeUInt32LE(Number(BigInt.asUintN(32, BigInt(value))));
-  return out;
-}
 
 /** A slice of a saved component, zeros for an init component, undefined for an absent one. */
 function piece(state: 'saved' | 'init' | 'absent', source: Buffer | undefined, start: number, length: number): Buffer | undefined {
