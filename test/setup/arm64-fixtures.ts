@@ -44,7 +44,7 @@ import {
   type Truth,
   formatAddress,
 } from '../helpers/truth.js';
-import { parseFacts } from './lib/capture.js';
+import { nmSymbols, parseFacts } from './lib/capture.js';
 import { type MapsLine, parseMaps, readElfInfo, readNulList, readStat, sha256File, statusField } from './lib/proc.js';
 
 /** What each guest program is: its sources (the first is the main one) and the files of its /opt directory. */
@@ -273,29 +273,6 @@ function readPtraceRegisters(path: string): Map<number, Record<string, string>> 
   return out;
 }
 
-interface NmSymbol {
-  link: bigint;
-  size: number;
-  type: string;
-  name: string;
-}
-
-function nmSymbols(binary: string, sources: string[]): NmSymbol[] {
-  const identifiers = new Set<string>();
-  for (const source of sources) {
-    for (const m of readFileSync(join(REPO_ROOT, source), 'utf8').matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) identifiers.add(m[0]);
-  }
-  const out: NmSymbol[] = [];
-  const listing = execFileSync('aarch64-linux-gnu-nm', ['--defined-only', '-S', binary], { encoding: 'utf8' });
-  for (const line of listing.split('\n')) {
-    const m = /^([0-9a-f]+)(?: ([0-9a-f]+))? (\w) (\S+)$/.exec(line);
-    if (!m || m[1] === undefined || m[3] === undefined || m[4] === undefined) continue;
-    if (!identifiers.has(m[4]) || !'TtDdBbRr'.includes(m[3])) continue;
-    out.push({ link: BigInt(`0x${m[1]}`), size: m[2] === undefined ? 0 : parseInt(m[2], 16), type: m[3], name: m[4] });
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
-}
-
 /** The mapped regular files, hashed from the fixture's rootfs (the program's directory) or the guest's root. */
 function mappedFilesOf(maps: MapsLine[], resolve: (path: string) => string | null): MappedFileTruth[] {
   const paths = [...new Set(maps.filter((m) => m.name.startsWith('/') && m.inode !== 0).map((m) => m.name))].sort();
@@ -354,7 +331,7 @@ function readProcess(
     if (!first) throw new Error(`no offset-0 mapping of ${exe}`);
     base = first.start - (elf.firstLoadVaddr ?? 0n);
   }
-  const symbols: SymbolTruth[] = nmSymbols(binaryLocal, spec.sources).map((s) => {
+  const symbols: SymbolTruth[] = nmSymbols(binaryLocal, spec.sources.map((source) => join(REPO_ROOT, source)), 'aarch64-linux-gnu-nm').map((s) => {
     const address = s.link + base;
     const sym: SymbolTruth = { name: s.name, type: s.type, address: formatAddress(address), linkAddress: formatAddress(s.link), size: s.size };
     if ('DdBbRr'.includes(s.type) && s.size > 0 && s.size <= 4096) {

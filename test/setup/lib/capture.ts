@@ -203,20 +203,22 @@ function readyPid(stdout: string): number | null {
   return m && m[1] !== undefined ? Number(m[1]) : null;
 }
 
-interface NmSymbol {
+/** A defined symbol of a binary, as `nm -S` lists it. */
+export interface NmSymbol {
   link: bigint;
   size: number;
   type: string;
   name: string;
 }
 
-function nmSymbols(binary: string, sources: string[]): NmSymbol[] {
+/** The code and data symbols of `binary` whose names appear in `sources` (paths), listed by `nm` (or a cross nm). */
+export function nmSymbols(binary: string, sources: string[], nm = 'nm'): NmSymbol[] {
   const identifiers = new Set<string>();
   for (const source of sources) {
     for (const m of readFileSync(source, 'utf8').matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) identifiers.add(m[0]);
   }
   const out: NmSymbol[] = [];
-  for (const line of run('nm', ['--defined-only', '-S', binary]).split('\n')) {
+  for (const line of run(nm, ['--defined-only', '-S', binary]).split('\n')) {
     const m = /^([0-9a-f]+)(?: ([0-9a-f]+))? (\w) (\S+)$/.exec(line);
     if (!m || m[1] === undefined || m[3] === undefined || m[4] === undefined) continue;
     if (!identifiers.has(m[4]) || !'TtDdBbRr'.includes(m[3])) continue;
