@@ -35,6 +35,7 @@ export class ProcessModel {
   private mmImage: MmImage | undefined;
   private memoryReader: MemoryReader | undefined;
   private mappingList: Mapping[] | undefined;
+  private procMappingList: Mapping[] | undefined;
   private idsImage: TaskKobjIds | null | undefined;
   private readonly live = new Map<number, ThreadRegisterState | null>();
 
@@ -202,10 +203,19 @@ export class ProcessModel {
     return this.mmImage;
   }
 
-  /** The memory map, as /proc/PID/maps shows it. */
+  /** Every VMA of mm-PID.img as a mapping, in its order: the /proc/PID/maps lines plus CRIU's guard entries. */
   mappings(): Mapping[] {
     this.mappingList ??= this.mm().vmas.map((vma) => describeMapping(this.checkpoint, this.mm(), vma));
     return this.mappingList;
+  }
+
+  /**
+   * The memory map as /proc/PID/maps shows it: without CRIU's guard entries (MADV_GUARD_INSTALL), which lie
+   * inside real mappings and are no mapping of their own.
+   */
+  procMappings(): Mapping[] {
+    this.procMappingList ??= this.mappings().filter((mapping) => mapping.kind !== 'guard');
+    return this.procMappingList;
   }
 
   /** The process's memory, exactly as CRIU would restore it. */

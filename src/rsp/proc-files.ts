@@ -76,7 +76,7 @@ function statFile(process: ProcessModel, thread: ThreadModel | undefined): Buffe
   const rtPriority = core?.thread?.schedPriority ?? 0;
   // The kernel shows prio - 100: 20 + nice for normal tasks, -1 - rt_priority for real-time ones.
   const priority = policy === 1 || policy === 2 ? -1 - rtPriority : 20 + nice;
-  const mappings = (process.checkpoint.tolerate(() => process.mappings()) ?? []).filter((m) => m.kind !== 'guard');
+  const mappings = process.checkpoint.tolerate(() => process.procMappings()) ?? [];
   const vsize = mappings.reduce((sum, m) => sum + (m.end - m.start), 0n);
   let rss = 0;
   for (const m of mappings) {
@@ -209,8 +209,7 @@ export function procFileContent(process: ProcessModel, rest: string): Buffer | u
     case 'maps':
       return Buffer.from(
         process
-          .mappings()
-          .filter((m) => m.kind !== 'guard')
+          .procMappings()
           .map((m) => `${mapsLine(m)}\n`)
           .join(''),
       );
