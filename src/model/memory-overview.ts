@@ -60,7 +60,7 @@ function addSpans(overview: MemoryOverview, spans: readonly MemorySpan[], shared
 export function memoryOverview(process: ProcessModel): MemoryOverview {
   const overview: MemoryOverview = { pid: process.pid, comm: process.comm, size: 0, private: 0, shared: 0, inImages: 0, inParent: 0, fromFiles: 0, zero: 0, unavailable: 0, lazy: 0 };
   const memory = process.memory();
-  // Guard pages lie inside a real mapping, whose spans already count them (as unavailable).
+  // Guard entries lie inside a real mapping, whose size and spans already count their pages.
   for (const mapping of process.procMappings()) {
     overview.size += Number(mapping.end - mapping.start);
     const region = memory.regionAt(mapping.start);
