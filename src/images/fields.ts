@@ -1,12 +1,12 @@
 /**
  * Typed access to decoded protobuf messages.
  *
- * protobufjs hands back loosely typed objects; these accessors turn them into the plain, strictly typed
- * values the model uses. 64-bit integers become `bigint`; presence of optional (proto2) fields is honoured.
- * A decoded message is kept as the opaque type {@link Decoded}.
+ * The decoder (decode.ts) hands back loosely typed objects; these accessors turn them into the plain,
+ * strictly typed values the model uses. Presence of optional (proto2) fields is honoured. A decoded
+ * message is kept as the opaque type {@link Decoded}.
  */
 
-/** A message as protobufjs decoded it. */
+/** A message as decode.ts decoded it. */
 export type Decoded = object;
 
 function raw(message: Decoded, field: string): unknown {
@@ -20,24 +20,10 @@ export function has(message: Decoded, field: string): boolean {
   return !(Array.isArray(value) && value.length === 0) && value !== undefined && value !== null;
 }
 
-interface LongLike {
-  low: number;
-  high: number;
-  unsigned?: boolean;
-}
-
-function isLongLike(value: unknown): value is LongLike {
-  return typeof value === 'object' && value !== null && 'low' in value && 'high' in value;
-}
-
-/** Converts a protobufjs integer (number or Long) to bigint; `signed` keeps the sign of int64/sint64. */
-export function toBigInt(value: unknown, signed = false): bigint {
+/** A decoded integer (a bigint for 64-bit types, else a number) as a bigint. */
+export function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number') return BigInt(Math.trunc(value));
-  if (isLongLike(value)) {
-    const unsignedValue = (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
-    return signed ? BigInt.asIntN(64, unsignedValue) : unsignedValue;
-  }
   return 0n;
 }
 
@@ -48,7 +34,7 @@ export function u64(message: Decoded, field: string): bigint {
 
 /** An int64/sint64 field (0n when absent). */
 export function i64(message: Decoded, field: string): bigint {
-  return toBigInt(raw(message, field), true);
+  return toBigInt(raw(message, field));
 }
 
 /** An optional 64-bit field, undefined when absent. */
@@ -60,7 +46,7 @@ export function optU64(message: Decoded, field: string): bigint | undefined {
 export function num(message: Decoded, field: string): number {
   const value = raw(message, field);
   if (typeof value === 'number') return value;
-  if (isLongLike(value)) return Number(toBigInt(value, !value.unsigned));
+  if (typeof value === 'bigint') return Number(value);
   if (typeof value === 'boolean') return value ? 1 : 0;
   return 0;
 }

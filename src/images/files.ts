@@ -680,6 +680,15 @@ function linkUnixPeers(files: Map<number, FileDescription>): void {
  */
 export function readFileTable(dir: ImageDirectory): Map<number, FileDescription> {
   const raws = collectFromFilesImage(dir) ?? collectFromKindImages(dir);
+  // Old dumps keep the path of a fifo or tty in a reg-files.img entry with the same id; that entry is
+  // only a path record, not a file of its own.
+  const pathOnly = new Set(raws.filter((r) => r.type === FD_TYPES.FIFO || r.type === FD_TYPES.TTY).map((r) => r.id));
+  const seen = new Set<number>();
+  for (const raw of raws) {
+    if (raw.type === FD_TYPES.REG && pathOnly.has(raw.id)) continue;
+    if (seen.has(raw.id)) badValue(raw.source, `file id ${raw.id} is used twice`);
+    seen.add(raw.id);
+  }
 
   const regPaths = new Map<number, RegFile>();
   for (const raw of raws) if (raw.type === FD_TYPES.REG && raw.message) regPaths.set(raw.id, decodeReg(raw.message, raw.source));
@@ -697,13 +706,9 @@ export function readFileTable(dir: ImageDirectory): Map<number, FileDescription>
     fifoData: readPipeData(dir, 'fifo-data.img', Magic.fifoData),
   };
 
-  // Old dumps keep the path of a fifo or tty in a reg-files.img entry with the same id; that entry is
-  // only a path record, not a file of its own.
-  const pathOnly = new Set(raws.filter((r) => r.type === FD_TYPES.FIFO || r.type === FD_TYPES.TTY).map((r) => r.id));
   const files = new Map<number, FileDescription>();
   for (const raw of raws) {
     if (raw.type === FD_TYPES.REG && pathOnly.has(raw.id)) continue;
-    if (files.has(raw.id)) badValue(raw.source, `file id ${raw.id} is used twice`);
     files.set(raw.id, decodeFile(raw, side));
   }
   linkUnixPeers(files);

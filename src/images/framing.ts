@@ -1,10 +1,10 @@
-import type { Type } from 'protobufjs';
-import { checkBudget, type BudgetName } from '../budget.js';
+import { budget, BudgetError, overBudget, type BudgetName } from '../budget.js';
 import { ImageError } from '../errors.js';
 import type { Decoded } from './fields.js';
 import type { ImageDirectory, ImageFile } from './directory.js';
 import { IMG_COMMON, IMG_SERVICE } from './magic.js';
-import { messageType } from './schema.js';
+import { decodeMessage as decodeWire } from './decode.js';
+import { messageLayout, type MessageLayout } from './schema.js';
 
 /** Largest single protobuf entry accepted, whatever the file size (CRIU's largest real entries are far below). */
 export const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
@@ -80,7 +80,7 @@ export class EntryReader {
     const payload = this.read(offset + 4, length);
     this.position = offset + 4 + length;
     guard?.(payload, offset);
-    return { message: decodeMessage(messageType(typeName), payload, this.file.label, offset), offset };
+    return { message: decodeMessage(messageLayout(typeName), payload, this.file.label, offset), offset };
   }
 
   /** Decodes the next entry, which must exist. */
@@ -102,10 +102,13 @@ export class EntryReader {
   }
 
   private counted = 0;
+  /** The cap in effect, read once per image (the environment is slow to read for every entry). */
+  private cap: { name: BudgetName; limit: number } | undefined;
 
   /** Counts one more entry of this image against budget `cap`. */
   count(cap: BudgetName, what = 'entries'): void {
-    checkBudget(cap, ++this.counted, `${this.file.label}: ${what}`);
+    if (this.cap?.name !== cap) this.cap = { name: cap, limit: budget(cap) };
+    if (++this.counted > this.cap.limit) throw new BudgetError(overBudget(cap, this.counted, `${this.file.label}: ${what}`, this.cap.limit));
   }
 
   /**
@@ -142,12 +145,12 @@ function hex32(value: number): string {
 }
 
 /** Decodes one protobuf payload, turning decoder failures into an ImageError. */
-export function decodeMessage(type: Type, payload: Uint8Array, image: string, offset: number): Decoded {
+export function decodeMessage(layout: MessageLayout, payload: Uint8Array, image: string, offset: number): Decoded {
   try {
-    return type.decode(payload);
+    return decodeWire(layout, payload);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new ImageError('bad-entry', image, offset, `${type.name} does not decode: ${why}`);
+    throw new ImageError('bad-entry', image, offset, `${layout.name} does not decode: ${why}`);
   }
 }
 

@@ -7,7 +7,7 @@ import { ImageError } from '../errors.js';
 import { optNum, optU64, sub, type Decoded } from './fields.js';
 import { decodeMessage, MAX_ENTRY_BYTES } from './framing.js';
 import { IMG_SERVICE } from './magic.js';
-import { messageType } from './schema.js';
+import { messageLayout } from './schema.js';
 
 /** Magic of stats images (criu/include/magic.h). */
 export const STATS_MAGIC = 0x57093306;
@@ -85,7 +85,7 @@ export function decodeStats(data: Buffer, label: string): Stats {
   if (length > data.length - 12 || length > MAX_ENTRY_BYTES) {
     throw new ImageError('truncated', label, 8, `entry of ${length} bytes runs past the end of the file (${data.length - 12} bytes left)`);
   }
-  const message = decodeMessage(messageType('StatsEntry'), data.subarray(12, 12 + length), label, 8);
+  const message = decodeMessage(messageLayout('StatsEntry'), data.subarray(12, 12 + length), label, 8);
   const dump = sub(message, 'dump');
   const restore = sub(message, 'restore');
   return { dump: dump ? dumpStats(dump) : undefined, restore: restore ? restoreStats(restore) : undefined };

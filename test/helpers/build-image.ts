@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ImageError } from '../../src/errors.js';
 import { ImageDirectory } from '../../src/images/directory.js';
 import { IMG_COMMON, Magic } from '../../src/images/magic.js';
-import { messageType } from '../../src/images/schema.js';
+import { messageType } from './proto-types.js';
 
 /** A protobuf entry to encode: type name and plain field values. */
 export interface EntrySpec {

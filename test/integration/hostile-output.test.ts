@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gdbOnCheckpoint } from '../helpers/gdb-session.js';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { messageType } from '../../src/images/schema.js';
+import { messageType } from '../helpers/proto-types.js';
 import { checkpointAvailability, imagesDir, loadTruth } from '../helpers/checkpoints.js';
 import { copyImages, lengthPrefix, removeScratch, runBounded, scratchDir, splitSingleEntry } from '../helpers/hostile.js';
 
