@@ -246,8 +246,9 @@ function smallReads(subject: Subject): void {
       const onCore = gdb([join(BENCH_WORK, 'bigmem'), core, ...reads], version.command);
       for (const read of SMALL_READS) {
         const pick = (text: string): number => Number(new RegExp(`^@@${read.label} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-        const [a, f, c] = [pick(loaded), pick(onFloor), pick(onCore)];
-        rows.push([version.label, read.what, a.toFixed(1), f.toFixed(1), c.toFixed(1), `${(a / f).toFixed(1)}x`, `${(f / c).toFixed(1)}x`, `${(a / c).toFixed(1)}x`]);
+        const [loadedUs, floorUs, coreUs] = [pick(loaded), pick(onFloor), pick(onCore)];
+        const ratio = (over: number, under: number): string => `${(over / under).toFixed(1)}x`;
+        rows.push([version.label, read.what, loadedUs.toFixed(1), floorUs.toFixed(1), coreUs.toFixed(1), ratio(loadedUs, floorUs), ratio(floorUs, coreUs), ratio(loadedUs, coreUs)]);
       }
     }
   } finally {
