@@ -5,21 +5,26 @@
  *   - read throughput through gdb: `dump binary memory` of 256 MiB of distinct data and of 256 MiB of zero
  *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore,
  *     for every installed gdb (13 reads hex `m` packets; 16 and later binary `x` packets);
+ *   - the floor of gdb's remote layer for the same read: gdb connected to test/bench/floor-stub.ts, which
+ *     answers every read at once from precomputed distinct data; and gdb connected to gdbserver attached to
+ *     a live bigmem (when gdbserver is installed). criu-load / floor shows how much of gdb's ceiling it reaches;
  *   - the helper's peak RSS after those reads;
  *   - a large executable: `node` (about 100 MB) running a `node -e` script, checkpointed once: open and
  *     `thread apply all bt` through criu-load (local files) and through vFile (`--remote-files`), against gdb
  *     on an ELF core of the same process (exported once from the checkpoint). Goal: criu-load at most 1.5x;
  *   - small reads: 8-byte reads from gdb's Python (what heap walkers and pretty printers do), nearby and
  *     scattered, on the 1 MiB checkpoint against gdb on an ELF core exported from it, for every installed
- *     gdb. Goal: at most 3x.
+ *     gdb, with the floor stub under the plugin's cache settings beside them. Goal: at most 3x.
  * Options: `--only=node,small-reads,opening,bulk` runs some parts (`--node` and `--small-reads` one each);
  * the environment variable CRIU_GDB_BENCH_READ_MIB sets the bulk read size (default 256).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { gdbMatrix } from '../helpers/gdb-versions.js';
+import { gdbMatrix, type GdbUnderTest } from '../helpers/gdb-versions.js';
+import { startFloorStub } from './floor-stub.js';
 import { BENCH_WORK, CLI, CRIU, PROJECT, makeCheckpoint, median, printTable, requireTools, standardSubjects, type Subject } from './subjects.js';
 
 const PLUGIN = join(PROJECT, 'gdb-plugin', 'criu_gdb.py');
@@ -52,6 +57,23 @@ function seconds(output: string): number {
   return Number(/^@@SECONDS (\S+)$/m.exec(output)?.[1] ?? NaN);
 }
 
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Starts bigmem with `mib` MiB in its own session; returns its pid once it has written `readyFile`. */
+function startBigmem(mib: number, readyFile: string): string {
+  execFileSync('setsid', ['-f', join(BENCH_WORK, 'bigmem'), String(mib), readyFile], { stdio: 'ignore' });
+  for (let i = 0; i < 600 && !existsSync(readyFile); i++) sleep(100);
+  return execFileSync('pgrep', ['-n', '-f', `bigmem ${mib} ${readyFile}`]).toString().trim();
+}
+
+/** The data and zero-page addresses bigmem wrote to its ready file. */
+function readyAddresses(readyFile: string): { region: bigint; zeros: bigint } {
+  const [region, , zeros] = readFileSync(readyFile, 'utf8').trim().split(' ');
+  return { region: BigInt(region ?? '0'), zeros: BigInt(zeros ?? '0') };
+}
+
 /** An ELF core of a live bigmem of `mib` MiB, made once with gdb's gcore; returns paths and addresses. */
 function liveCore(mib: number): { core: string; binary: string; region: bigint; zeros: bigint } {
   const dir = join(BENCH_WORK, `gcore-${mib}`);
@@ -61,15 +83,68 @@ function liveCore(mib: number): { core: string; binary: string; region: bigint; 
   if (!existsSync(core) || !existsSync(readyFile)) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    execFileSync('setsid', ['-f', binary, String(mib), readyFile], { stdio: 'ignore' });
-    for (let i = 0; i < 600 && !existsSync(readyFile); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    const pid = execFileSync('pgrep', ['-n', '-f', `bigmem ${mib} ${readyFile}`]).toString().trim();
+    const pid = startBigmem(mib, readyFile);
     execFileSync('gcore', ['-o', join(dir, 'gcore'), pid], { stdio: 'ignore' });
     execFileSync('mv', [join(dir, `gcore.${pid}`), core]);
     execFileSync('kill', ['-9', pid]);
   }
-  const [region, , zeros] = readFileSync(readyFile, 'utf8').trim().split(' ');
-  return { core, binary, region: BigInt(region ?? '0'), zeros: BigInt(zeros ?? '0') };
+  return { core, binary, ...readyAddresses(readyFile) };
+}
+
+/** A private directory for sockets and ready files, removed by the caller. */
+function scratchDir(): string {
+  return mkdtempSync(join(tmpdir(), 'criu-gdb-bench-'));
+}
+
+/** gdb arguments that connect to the floor stub without a file (no shared-library walk, amd64 registers). */
+function floorConnect(socket: string): string[] {
+  return ['-ex', 'set architecture i386:x86-64', '-ex', `target remote ${socket}`];
+}
+
+/** The plugin's cache settings (gdb-plugin/criu_gdb_plugin/session.py) for [start, end). */
+function cacheSettings(start: bigint, end: bigint): string[] {
+  return [
+    '-ex', 'set mem inaccessible-by-default off',
+    '-ex', 'set dcache line-size 4096',
+    '-ex', 'set dcache size 4096',
+    '-ex', `mem 0x${start.toString(16)} 0x${end.toString(16)} cache`,
+  ];
+}
+
+/** Why gdbserver cannot be benchmarked, or undefined when it can. */
+function gdbserverMissing(): string | undefined {
+  const probe = spawnSync('gdbserver', ['--version'], { encoding: 'utf8' });
+  if (probe.error !== undefined) return `no gdbserver on PATH (${probe.error.message})`;
+  return probe.status === 0 ? undefined : `\`gdbserver --version\` failed: ${probe.stderr.trim()}`;
+}
+
+/** The first line of `gdbserver --version`, e.g. `GNU gdbserver (Debian 13.1-3) 13.1`. */
+function gdbserverVersion(): string {
+  return execFileSync('gdbserver', ['--version'], { encoding: 'utf8' }).split('\n')[0]?.trim() ?? 'gdbserver';
+}
+
+/**
+ * Seconds `version` takes to dump [start, start+length) from gdbserver attached to `pid` over TCP (one
+ * gdbserver --once per gdb; gdb detaches at its end and the process runs on).
+ */
+function gdbserverSeconds(version: GdbUnderTest, pid: string, binary: string, start: bigint, length: number, scratch: string): number {
+  const log = join(scratch, `gdbserver-${version.major}.log`);
+  const server = spawn('sh', ['-c', `exec gdbserver --once --attach 127.0.0.1:0 ${pid} 2>${log}`], { stdio: 'ignore' });
+  let port: string | undefined;
+  for (let i = 0; i < 300 && port === undefined; i++) {
+    sleep(50);
+    port = existsSync(log) ? /Listening on port (\d+)/.exec(readFileSync(log, 'utf8'))?.[1] : undefined;
+  }
+  if (port === undefined) {
+    server.kill();
+    throw new Error(`gdbserver did not listen: ${existsSync(log) ? readFileSync(log, 'utf8') : 'no output'}`);
+  }
+  try {
+    return seconds(gdb([binary, '-ex', `target remote 127.0.0.1:${port}`, ...dumpCommand(start, length)], version.command));
+  } finally {
+    // gdbserver --once ends when gdb detaches; this only stops one that is left (the child is not reaped until now).
+    server.kill();
+  }
 }
 
 function openingTimes(subjects: Subject[]): string[][] {
@@ -110,8 +185,8 @@ function nodeSubject(): { images: string; core: string; node: string } {
     const script = `require('fs').writeFileSync(${JSON.stringify(readyFile)}, String(process.pid)); setInterval(() => {}, 1e9)`;
     // libuv's io_uring cannot be checkpointed; epoll can.
     execFileSync('setsid', ['-f', node, '-e', script], { stdio: 'ignore', env: { ...process.env, UV_USE_IO_URING: '0' } });
-    for (let i = 0; i < 600 && !existsSync(readyFile); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    for (let i = 0; i < 600 && !existsSync(readyFile); i++) sleep(100);
+    sleep(500);
     const pid = readFileSync(readyFile, 'utf8').trim();
     execFileSync(CRIU, ['dump', '-t', pid, '-D', images, '-o', 'dump.log', '-v2', '--shell-job'], { stdio: 'inherit' });
   }
@@ -155,23 +230,33 @@ const SMALL_READS: Array<{ label: string; what: string; stride: number; spread: 
 ];
 
 function smallReads(subject: Subject): void {
-  const exported = join(BENCH_WORK, `export-small-reads-${subject.label}`);
-  rmSync(exported, { recursive: true, force: true });
+  // Private scratch space: other runs of this bench may share test/.work/bench.
+  const scratch = scratchDir();
+  const exported = join(scratch, 'export');
   execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' });
   const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
+  const size = BigInt(subject.mib * MIB);
+  const floor = startFloorStub(join(scratch, 'floor.sock'), subject.region, subject.mib * MIB);
   const rows: string[][] = [];
-  for (const version of gdbMatrix().filter((g) => g.available)) {
-    const reads = SMALL_READS.flatMap((r) => smallReadCommand(r.label, subject.region, r.stride, r.spread, r.count));
-    const loaded = gdb(['-iex', `source ${PLUGIN}`, '-ex', `criu-load ${subject.dir}`, ...reads], version.command);
-    const onCore = gdb([join(BENCH_WORK, 'bigmem'), core, ...reads], version.command);
-    for (const read of SMALL_READS) {
-      const pick = (text: string): number => Number(new RegExp(`^@@${read.label} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-      const [a, b] = [pick(loaded), pick(onCore)];
-      rows.push([version.label, read.what, a.toFixed(1), b.toFixed(1), `${(a / b).toFixed(1)}x`]);
+  try {
+    for (const version of gdbMatrix().filter((g) => g.available)) {
+      const reads = SMALL_READS.flatMap((r) => smallReadCommand(r.label, subject.region, r.stride, r.spread, r.count));
+      const loaded = gdb(['-iex', `source ${PLUGIN}`, '-ex', `criu-load ${subject.dir}`, ...reads], version.command);
+      const onFloor = gdb([...cacheSettings(subject.region, subject.region + size), ...floorConnect(floor.socket), ...reads], version.command);
+      const onCore = gdb([join(BENCH_WORK, 'bigmem'), core, ...reads], version.command);
+      for (const read of SMALL_READS) {
+        const pick = (text: string): number => Number(new RegExp(`^@@${read.label} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+        const [loadedUs, floorUs, coreUs] = [pick(loaded), pick(onFloor), pick(onCore)];
+        const ratio = (over: number, under: number): string => `${(over / under).toFixed(1)}x`;
+        rows.push([version.label, read.what, loadedUs.toFixed(1), floorUs.toFixed(1), coreUs.toFixed(1), ratio(loadedUs, floorUs), ratio(floorUs, coreUs), ratio(loadedUs, coreUs)]);
+      }
     }
+  } finally {
+    floor.stop();
+    rmSync(scratch, { recursive: true, force: true });
   }
-  rmSync(exported, { recursive: true, force: true });
-  printTable(['gdb', 'reads', 'criu-load µs/read', 'ELF core µs/read', 'ratio (goal <= 3x)'], rows);
+  printTable(['gdb', 'reads', 'criu-load µs/read', 'floor stub µs/read', 'ELF core µs/read', 'criu-load / floor', 'floor / core', 'criu-load / core (goal <= 3x)'], rows);
+  console.log("floor stub: gdb on test/bench/floor-stub.ts (every read answered at once) with the plugin's cache settings (dcache line 4096, 4096 lines, `mem ... cache` over the data)");
 }
 
 /** The parts `--only=a,b` names (node, small-reads, opening, bulk); all when not given. */
@@ -212,25 +297,43 @@ function main(): void {
   const rate = (s: number): string => (READ / MIB / s).toFixed(0);
   const rows: string[][] = [];
   let helperPeakMb = NaN;
-  for (const version of gdbMatrix().filter((g) => g.available)) {
-    const loaded = gdb([
-      '-iex', `source ${PLUGIN}`,
-      '-ex', `criu-load ${large.dir}`,
-      ...dumpCommand(large.region, READ),
-      '-ex', "python print('@@DATA')",
-      ...dumpCommand(large.zeros, READ),
-      // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
-      '-ex', "python import os\ndef criu_gdb_helper_hwm():\n  for p in os.listdir('/proc'):\n    try:\n      if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p, 'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[1] == str(os.getpid()):\n        return [l for l in open('/proc/%s/status' % p) if l.startswith('VmHWM')][0].split()[1]\n    except OSError:\n      pass\nprint('@@HWM', criu_gdb_helper_hwm())",
-    ], version.command);
-    const [loadedData, loadedZeros] = loaded.split('@@DATA');
-    helperPeakMb = Math.max(Number.isNaN(helperPeakMb) ? 0 : helperPeakMb, Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024);
-    const fromCore = gdb([live.binary, live.core, ...dumpCommand(live.region, READ), '-ex', "python print('@@DATA')", ...dumpCommand(live.zeros, READ)], version.command);
-    const [coreData, coreZeros] = fromCore.split('@@DATA');
-    const packet = version.major >= 16 ? 'x (binary)' : 'm (hex)';
-    rows.push([version.label, packet, 'distinct data', rate(seconds(loadedData ?? '')), rate(seconds(coreData ?? '')), `${(seconds(loadedData ?? '') / seconds(coreData ?? '')).toFixed(1)}x`]);
-    rows.push([version.label, packet, 'zero pages', rate(seconds(loadedZeros ?? '')), rate(seconds(coreZeros ?? '')), `${(seconds(loadedZeros ?? '') / seconds(coreZeros ?? '')).toFixed(1)}x`]);
+  const scratch = scratchDir();
+  const floor = startFloorStub(join(scratch, 'floor.sock'), large.region, READ);
+  const noGdbserver = gdbserverMissing();
+  const server = noGdbserver === undefined ? startBigmem(large.mib, join(scratch, 'ready')) : undefined;
+  const serverRegion = server === undefined ? 0n : readyAddresses(join(scratch, 'ready')).region;
+  try {
+    for (const version of gdbMatrix().filter((g) => g.available)) {
+      const loaded = gdb([
+        '-iex', `source ${PLUGIN}`,
+        '-ex', `criu-load ${large.dir}`,
+        ...dumpCommand(large.region, READ),
+        '-ex', "python print('@@DATA')",
+        ...dumpCommand(large.zeros, READ),
+        // The helper is gdb's child running dist/src/rpc/main.js: its peak RSS (VmHWM) after the reads.
+        '-ex', "python import os\ndef criu_gdb_helper_hwm():\n  for p in os.listdir('/proc'):\n    try:\n      if p.isdigit() and b'rpc/main.js' in open('/proc/%s/cmdline' % p, 'rb').read() and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[1] == str(os.getpid()):\n        return [l for l in open('/proc/%s/status' % p) if l.startswith('VmHWM')][0].split()[1]\n    except OSError:\n      pass\nprint('@@HWM', criu_gdb_helper_hwm())",
+      ], version.command);
+      const [loadedData, loadedZeros] = loaded.split('@@DATA');
+      helperPeakMb = Math.max(Number.isNaN(helperPeakMb) ? 0 : helperPeakMb, Number(/^@@HWM (\d+)$/m.exec(loaded)?.[1] ?? NaN) / 1024);
+      const fromCore = gdb([live.binary, live.core, ...dumpCommand(live.region, READ), '-ex', "python print('@@DATA')", ...dumpCommand(live.zeros, READ)], version.command);
+      const [coreData, coreZeros] = fromCore.split('@@DATA');
+      const floorTime = seconds(gdb([...floorConnect(floor.socket), ...dumpCommand(large.region, READ)], version.command));
+      const serverTime = server === undefined ? NaN : gdbserverSeconds(version, server, live.binary, serverRegion, READ, scratch);
+      const packet = version.major >= 16 ? 'x (binary)' : 'm (hex)';
+      const [dataTime, zerosTime] = [seconds(loadedData ?? ''), seconds(loadedZeros ?? '')];
+      const [coreDataTime, coreZerosTime] = [seconds(coreData ?? ''), seconds(coreZeros ?? '')];
+      rows.push([version.label, packet, 'distinct data', rate(dataTime), rate(floorTime), `${(floorTime / dataTime).toFixed(2)}x`, server === undefined ? 'n/a' : rate(serverTime), rate(coreDataTime), `${(dataTime / coreDataTime).toFixed(1)}x`]);
+      rows.push([version.label, packet, 'zero pages', rate(zerosTime), '-', '-', '-', rate(coreZerosTime), `${(zerosTime / coreZerosTime).toFixed(1)}x`]);
+    }
+  } finally {
+    floor.stop();
+    if (server !== undefined) execFileSync('kill', ['-9', server]);
+    rmSync(scratch, { recursive: true, force: true });
   }
-  printTable(['gdb', 'packet', 'memory', 'criu-load MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
+  printTable(['gdb', 'packet', 'memory', 'criu-load MiB/s', 'floor stub MiB/s', 'criu-load / floor', 'gdbserver MiB/s', 'ELF core MiB/s', 'time ratio'], rows);
+  console.log(`floor stub: gdb on test/bench/floor-stub.ts, which answers every read at once from precomputed distinct data (PacketSize=${(0x40000).toString(16)}, \`x\` for gdb 16+): gdb's own ceiling over the remote protocol`);
+  if (noGdbserver === undefined) console.log(`gdbserver: ${gdbserverVersion()} attached to a live bigmem of ${large.mib} MiB, over TCP on 127.0.0.1 (gdb reads with \`m\` unless gdbserver offers binary-upload, as gdbserver 16 and later do)`);
+  else console.log(`gdbserver: skipped, ${noGdbserver}`);
   console.log(`\nHelper peak RSS on the 2 GiB checkpoint after reading ${(2 * READ) / MIB} MiB: ${helperPeakMb.toFixed(0)} MB`);
 }
 
