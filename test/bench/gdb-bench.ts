@@ -1,7 +1,7 @@
 /**
  * gdb benchmarks for criu-load, printed as tables, on the 1 MiB and 2 GiB checkpoints of test/bench/subjects.ts:
- *   - opening: wall time from starting gdb to a printed `bt`, through `criu-gdb DIR -- -batch -ex bt`;
- *   - the same through an ELF core: converting the checkpoint (`criu-gdb coredump`, when built) and gdb on it;
+ *   - opening: wall time from starting gdb to a printed `bt`, through `criu-load` (local files and vFile) and
+ *     through `criu-gdb DIR -- -batch -ex bt`, against gdb on an ELF core exported from the checkpoint;
  *   - read throughput through gdb: `dump binary memory` of 256 MiB of distinct data and of 256 MiB of zero
  *     pages, against gdb reading the same range from an ELF core of the same (live) program made by gcore,
  *     for every installed gdb (13 reads hex `m` packets; 16 and later binary `x` packets);
@@ -147,30 +147,46 @@ function gdbserverSeconds(version: GdbUnderTest, pid: string, binary: string, st
   }
 }
 
-function openingTimes(subjects: Subject[]): string[][] {
-  return subjects.map((subject) => {
-    const open = timeRuns(5, () => execFileSync('node', [CLI, subject.dir, '--', '-nx', '-batch', '-ex', 'bt'], { stdio: 'ignore' }));
-    let convert = NaN;
-    let onCore = NaN;
-    const exported = join(BENCH_WORK, `export-${subject.label}`);
-    const hasExport = spawnSync('node', [CLI, 'help', 'coredump'], { stdio: 'ignore' }).status === 0;
-    if (hasExport) {
-      rmSync(exported, { recursive: true, force: true });
-      convert = timeRuns(1, () => execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' }));
-      const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
-      onCore = timeRuns(3, () => gdb([join(BENCH_WORK, 'bigmem'), core, '-ex', 'bt']));
-      rmSync(exported, { recursive: true, force: true });
+/** Median milliseconds of each command, run in turns (one run of each per round) so drift hits all alike. */
+function interleaved(rounds: number, commands: Record<string, () => void>): Record<string, number> {
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(commands)) {
+      const start = performance.now();
+      run();
+      times[name]!.push(performance.now() - start);
     }
-    const coreRoute = convert + onCore;
-    return [
-      subject.label,
-      open.toFixed(0),
-      hasExport ? convert.toFixed(0) : 'n/a',
-      hasExport ? onCore.toFixed(0) : 'n/a',
-      hasExport ? coreRoute.toFixed(0) : 'n/a',
-      hasExport ? `${(coreRoute / open).toFixed(1)}x` : 'n/a',
-    ];
+  }
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)]));
+}
+
+/**
+ * Opening, per checkpoint: gdb start to a printed `bt` through `criu-load` with local files, through
+ * `criu-load --remote-files` (vFile), through the launcher, and through gdb on an ELF core exported
+ * from the checkpoint (plus the export's own time). One row per route, with its ratio to gdb on the core.
+ */
+function openingTimes(subject: Subject): string[][] {
+  const exported = join(BENCH_WORK, `export-${subject.label}`);
+  rmSync(exported, { recursive: true, force: true });
+  const convert = timeRuns(1, () => execFileSync('node', [CLI, 'coredump', subject.dir, '-o', exported], { stdio: 'ignore' }));
+  const core = join(exported, readdirSync(exported).find((name) => name.startsWith('core.')) ?? 'core');
+  const inGdb = (load: string) => () => execFileSync('gdb', ['-nx', '-batch', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'bt'], { stdio: 'ignore' });
+  const times = interleaved(7, {
+    local: inGdb(`criu-load ${subject.dir}`),
+    vfile: inGdb(`criu-load ${subject.dir} --remote-files`),
+    launcher: () => execFileSync('node', [CLI, subject.dir, '--', '-nx', '-batch', '-ex', 'bt'], { stdio: 'ignore' }),
+    core: () => gdb([join(BENCH_WORK, 'bigmem'), core, '-ex', 'bt']),
   });
+  rmSync(exported, { recursive: true, force: true });
+  const onCore = times['core']!;
+  const row = (route: string, ms: number): string[] => [subject.label, route, ms.toFixed(0), `${(ms / onCore).toFixed(2)}x`];
+  return [
+    row('gdb, criu-load (local files)', times['local']!),
+    row('gdb, criu-load --remote-files (vFile)', times['vfile']!),
+    row('criu-gdb DIR (launcher + the same)', times['launcher']!),
+    row(`export to a core (${convert.toFixed(0)} ms), then gdb on it`, convert + onCore),
+    row('gdb on an ELF core', onCore),
+  ];
 }
 
 /** A checkpoint of a running `node -e` script (made once), and an ELF core of it (exported once). */
@@ -282,13 +298,12 @@ function main(): void {
     console.log('');
   }
   if (run.has('opening')) {
-    console.log('Opening: gdb start to a printed bt (ms, median); goal for the 1 MiB checkpoint: criu-load at most 2x gdb on the core');
+    console.log('Opening: gdb start to a printed bt (ms, median of 7, routes in turns); goal for the 1 MiB checkpoint: criu-load at most 2x gdb on the core');
     // With --only, the 1 MiB checkpoint only (exporting the 2 GiB one takes minutes).
-    const opening = openingTimes(process.argv.some((arg) => arg.startsWith('--only=')) ? subjects.slice(0, 1) : subjects);
-    printTable(['checkpoint', 'criu-load', 'export', 'gdb on core', 'core route', 'core route / criu-load'], opening);
-    const [small, big] = opening;
-    if (small) console.log(`criu-load / gdb on the core, 1 MiB: ${(Number(small[1]) / Number(small[3])).toFixed(2)}x`);
-    if (small && big) console.log(`criu-load on 2 GiB vs 1 MiB: ${(Number(big[1]) / Number(small[1])).toFixed(2)}x`);
+    const opened = (process.argv.some((arg) => arg.startsWith('--only=')) ? subjects.slice(0, 1) : subjects).map(openingTimes);
+    printTable(['checkpoint', 'route', 'ms', 'vs gdb on the core'], opened.flat());
+    const [small, big] = opened;
+    if (small && big) console.log(`criu-load (local files) on 2 GiB vs 1 MiB: ${(Number(big[0]![2]) / Number(small[0]![2])).toFixed(2)}x`);
   }
   if (!run.has('bulk')) return;
   const large = subjects[1]!;
