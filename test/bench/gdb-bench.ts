@@ -219,12 +219,15 @@ function largeExecutable(): void {
   const { images, core, node } = nodeSubject();
   const bt = ['-nx', '-batch', '-ex', 'thread apply all bt'];
   const inGdb = (load: string): string[] => ['-nx', '-batch', '-iex', `source ${PLUGIN}`, '-ex', load, '-ex', 'thread apply all bt'];
-  const local = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images}`), { stdio: 'ignore' }));
-  const launcher = timeRuns(5, () => execFileSync('node', [CLI, images, '--', ...bt], { stdio: 'ignore' }));
-  const remote = timeRuns(5, () => execFileSync('gdb', inGdb(`criu-load ${images} --remote-files`), { stdio: 'ignore' }));
-  const onCore = timeRuns(5, () => execFileSync('gdb', [...bt.slice(0, 2), node, core, ...bt.slice(2)], { stdio: 'ignore' }));
+  const times = interleaved(7, {
+    local: () => execFileSync('gdb', inGdb(`criu-load ${images}`), { stdio: 'ignore' }),
+    launcher: () => execFileSync('node', [CLI, images, '--', ...bt], { stdio: 'ignore' }),
+    remote: () => execFileSync('gdb', inGdb(`criu-load ${images} --remote-files`), { stdio: 'ignore' }),
+    onCore: () => execFileSync('gdb', [...bt.slice(0, 2), node, core, ...bt.slice(2)], { stdio: 'ignore' }),
+  });
+  const { local, launcher, remote, onCore } = times as Record<'local' | 'launcher' | 'remote' | 'onCore', number>;
   printTable(
-    ['route', 'open + thread apply all bt (ms, median)', 'vs gdb on the core'],
+    ['route', 'open + thread apply all bt (ms, median of 7, routes in turns)', 'vs gdb on the core'],
     [
       ['gdb, criu-load (local files)', local.toFixed(0), `${(local / onCore).toFixed(2)}x`],
       ['criu-gdb DIR (launcher + the same)', launcher.toFixed(0), `${(launcher / onCore).toFixed(2)}x`],
