@@ -3,6 +3,7 @@
  * every failure to a one-line JSON-RPC error. Kept free of heavy imports so that `ping` answers fast; the
  * model, the views and the remote-protocol server are loaded on first use.
  */
+import { readFileSync } from 'node:fs';
 import { ResponseError } from 'vscode-jsonrpc/node.js';
 import { CancelledError, CriuGdbError, UsageError } from '../errors.js';
 import {
@@ -154,6 +155,26 @@ export async function commandList(): Promise<CommandsResult> {
   };
 }
 
+/** Where the build writes {@link commandList}'s answer: dist/gdb-commands.json, beside the compiled dist/src/. */
+const BUILT_COMMAND_LIST = new URL('../../gdb-commands.json', import.meta.url);
+
+let builtList: CommandsResult | undefined;
+
+/**
+ * {@link commandList}'s answer as the build wrote it, so that answering `commands` loads no view; absent when
+ * this helper was not built (it runs from src/) or the file cannot be read.
+ */
+export function builtCommandList(): CommandsResult | undefined {
+  if (builtList) return builtList;
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(BUILT_COMMAND_LIST, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'commands' in parsed && Array.isArray(parsed.commands)) builtList = parsed as CommandsResult;
+  } catch {
+    // Not built: the views say it.
+  }
+  return builtList;
+}
+
 /** What the handler needs from its host (main.ts, or a test). */
 export interface HelperHost {
   /** Sends a `progress` notification. */
@@ -191,7 +212,7 @@ export class HelperHandler {
           return escapedForGdb(await this.open(parseOpenParams(params)));
         case 'commands':
           paramsObject('commands', params);
-          return await commandList();
+          return builtCommandList() ?? (await commandList());
         case 'run': {
           const run = parseRunParams(params);
           return escapedForGdb(await this.requireSession('run').run(run, signal));
