@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { commandList } from '../../src/rpc/handler.js';
+import { loadedModules, moduleLogArgs } from '../helpers/module-log.js';
 import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, rootProcess } from '../helpers/checkpoints.js';
 
 const HELPER = join(REPO_ROOT, 'src', 'rpc', 'main.ts');
@@ -303,18 +304,11 @@ describe('open, commands, run, close on the demo fixture', () => {
   }, 30_000);
 });
 
-/** node arguments that make the program append the URL of every ES module it loads, one a line, to `log`. */
-function moduleLogArgs(log: string): string[] {
-  const hooks = `import { appendFileSync } from 'node:fs'; export async function load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, context); }`;
-  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
-  return ['--import', `data:text/javascript,${encodeURIComponent(register)}`];
-}
-
 describe('the built helper loads what a request needs', () => {
   it('opens and lists the commands without loading the views or the core export, and loads the views for the first run', async () => {
     const log = join(scratchDir('criu-gdb-rpc-modules-'), 'loaded');
     const helper = startHelper([...moduleLogArgs(log), BUILT_HELPER]);
-    const loaded = (): string[] => readFileSync(log, 'utf8').split('\n').filter((url) => url.includes('/dist/src/')).map((url) => url.slice(url.indexOf('/dist/src/') + '/dist/src/'.length));
+    const loaded = (): string[] => loadedModules(log);
     await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
     // The answer is the views' own list, as the source computes it.
     expect(await helper.result('commands')).toEqual(await commandList());
