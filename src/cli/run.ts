@@ -10,8 +10,6 @@ import { packageVersion } from '../package.js';
 import { findCommand } from './commands/index.js';
 import { mainHelp, shortUsage } from './help.js';
 
-export { mainHelp } from './help.js';
-
 /** Exit statuses of the CLI. */
 export const ExitCode = { ok: 0, usage: 1, badInput: 2 } as const;
 
