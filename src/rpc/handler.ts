@@ -140,7 +140,8 @@ export function escapedForGdb<T>(result: T): T {
 
 /**
  * The commands gdb offers as `criu NAME`, from the views (loaded on first use). The build also writes this
- * list to dist/gdb-commands.json, so that sourcing the plugin need not start a helper to ask for it.
+ * list to dist/gdb-commands.json, so that sourcing the plugin need not start a helper to ask for it, and the
+ * built helper answers `commands` from there ({@link builtCommandList}).
  */
 export async function commandList(): Promise<CommandsResult> {
   const [{ gdbViews }, { gdbHelp }] = await Promise.all([import('../views/index.js'), import('../views/view.js')]);

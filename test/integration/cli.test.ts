@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARCHIVES_DIR } from '../setup/make-archives.js';
+import { commands } from '../../src/cli/commands/index.js';
 import { loadedModules, moduleLogArgs } from '../helpers/module-log.js';
 import { REPO_ROOT, checkpointAvailability, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
 
@@ -257,6 +258,8 @@ describe('usage, version, help and one-line errors', { timeout: 60_000 }, () => 
     expect(launcher).toContain('cli/commands/launch.js');
     expect(launcher.filter((module) => module.startsWith('views/') && !['views/args.js', 'views/format.js', 'views/view.js', 'views/wrap.js'].includes(module))).toEqual([]);
     expect(launcher.filter((module) => module.startsWith('export/') || ['cli/run.js', 'cli/commands/index.js'].includes(module))).toEqual([]);
+    // The launcher takes a word with a slash for a path without asking which commands there are.
+    expect(commands.filter((command) => command.name.includes('/'))).toEqual([]);
     const commandLog = join(dir, 'command');
     const listed = await execa('node', [...moduleLogArgs(commandLog), CLI, 'ps', demo, '--root', demoRoot], { reject: false });
     expect(listed.exitCode).toBe(0);
