@@ -3,6 +3,7 @@
  * every failure to a one-line JSON-RPC error. Kept free of heavy imports so that `ping` answers fast; the
  * model, the views and the remote-protocol server are loaded on first use.
  */
+import { readFileSync } from 'node:fs';
 import { ResponseError } from 'vscode-jsonrpc/node.js';
 import { CancelledError, CriuGdbError, UsageError } from '../errors.js';
 import {
@@ -139,7 +140,8 @@ export function escapedForGdb<T>(result: T): T {
 
 /**
  * The commands gdb offers as `criu NAME`, from the views (loaded on first use). The build also writes this
- * list to dist/gdb-commands.json, so that sourcing the plugin need not start a helper to ask for it.
+ * list to dist/gdb-commands.json, so that sourcing the plugin need not start a helper to ask for it, and the
+ * built helper answers `commands` from there ({@link builtCommandList}).
  */
 export async function commandList(): Promise<CommandsResult> {
   const [{ gdbViews }, { gdbHelp }] = await Promise.all([import('../views/index.js'), import('../views/view.js')]);
@@ -152,6 +154,26 @@ export async function commandList(): Promise<CommandsResult> {
       ...(view.pathOperands ? { pathOperands: true } : {}),
     })),
   };
+}
+
+/** Where the build writes {@link commandList}'s answer: dist/gdb-commands.json, beside the compiled dist/src/. */
+const BUILT_COMMAND_LIST = new URL('../../gdb-commands.json', import.meta.url);
+
+let builtList: CommandsResult | undefined;
+
+/**
+ * {@link commandList}'s answer as the build wrote it, so that answering `commands` loads no view; absent when
+ * this helper was not built (it runs from src/) or the file cannot be read.
+ */
+export function builtCommandList(): CommandsResult | undefined {
+  if (builtList) return builtList;
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(BUILT_COMMAND_LIST, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'commands' in parsed && Array.isArray(parsed.commands)) builtList = parsed as CommandsResult;
+  } catch {
+    // Not built: the views say it.
+  }
+  return builtList;
 }
 
 /** What the handler needs from its host (main.ts, or a test). */
@@ -191,7 +213,7 @@ export class HelperHandler {
           return escapedForGdb(await this.open(parseOpenParams(params)));
         case 'commands':
           paramsObject('commands', params);
-          return await commandList();
+          return builtCommandList() ?? (await commandList());
         case 'run': {
           const run = parseRunParams(params);
           return escapedForGdb(await this.requireSession('run').run(run, signal));

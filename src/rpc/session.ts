@@ -11,10 +11,7 @@ import { Checkpoint } from '../model/checkpoint.js';
 import { debuginfodSettings, prepareFileRoute, type FileRoute } from '../model/file-route.js';
 import { serveProcess, type ProcessServer } from '../rsp/server.js';
 import { gdbArchitectureOf } from '../rsp/target-description.js';
-import { parseArgs } from '../views/args.js';
-import { findView, gdbViews } from '../views/index.js';
 import { treeOrder } from '../views/ps.js';
-import { viewOperands } from '../views/view.js';
 import { runStepsAsync } from '../steps.js';
 import type { OpenParams, OpenResult, ProcessInfo, RunParams, RunResult } from './protocol.js';
 
@@ -145,9 +142,14 @@ export class Session {
    * Runs a `criu NAME ...` command on this session's own open checkpoint, as the CLI runs it on a fresh one;
    * `params.pid` is the default process of per-process views. Returns the text and the warnings raised
    * while rendering. Long views (search) run in short slices, so that gdb's remote-protocol requests are
-   * answered meanwhile; `signal` stops them (a CancelledError).
+   * answered meanwhile; `signal` stops them (a CancelledError). The views are loaded on the first run.
    */
   async run(params: RunParams, signal?: AbortSignal): Promise<RunResult> {
+    const [{ parseArgs }, { findView, gdbViews }, { viewOperands }] = await Promise.all([
+      import('../views/args.js'),
+      import('../views/index.js'),
+      import('../views/view.js'),
+    ]);
     const [name = '', ...argv] = params.argv;
     const view = findView(name, gdbViews);
     const args = parseArgs(argv, view.options);

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARCHIVES_DIR } from '../setup/make-archives.js';
+import { commands } from '../../src/cli/commands/index.js';
+import { loadedModules, moduleLogArgs } from '../helpers/module-log.js';
 import { REPO_ROOT, checkpointAvailability, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, parseAddress, rootProcess } from '../helpers/checkpoints.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -243,6 +245,25 @@ describe('usage, version, help and one-line errors', { timeout: 60_000 }, () => 
       expect(result.stderr).toBe(reason);
       expect(result.stdout).toBe('');
     }
+  });
+
+  it('the launcher starts gdb without loading the other commands or the views; a command loads them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-cli-'));
+    scratch.push(dir);
+    // `true` stands in for gdb: what is measured is what the launcher loads before it starts gdb.
+    const launchLog = join(dir, 'launch');
+    const launched = await execa('node', [...moduleLogArgs(launchLog), CLI, demo, '--root', demoRoot, '--', '-batch'], { reject: false, env: { CRIU_GDB_GDB: 'true' } });
+    expect(launched.exitCode).toBe(0);
+    const launcher = loadedModules(launchLog);
+    expect(launcher).toContain('cli/commands/launch.js');
+    expect(launcher.filter((module) => module.startsWith('views/') && !['views/args.js', 'views/format.js', 'views/view.js', 'views/wrap.js'].includes(module))).toEqual([]);
+    expect(launcher.filter((module) => module.startsWith('export/') || ['cli/run.js', 'cli/commands/index.js'].includes(module))).toEqual([]);
+    // The launcher takes a word with a slash for a path without asking which commands there are.
+    expect(commands.filter((command) => command.name.includes('/'))).toEqual([]);
+    const commandLog = join(dir, 'command');
+    const listed = await execa('node', [...moduleLogArgs(commandLog), CLI, 'ps', demo, '--root', demoRoot], { reject: false });
+    expect(listed.exitCode).toBe(0);
+    expect(loadedModules(commandLog)).toEqual(expect.arrayContaining(['cli/run.js', 'cli/commands/index.js', 'views/index.js']));
   });
 
   it('a bad --regex names the pattern and the reason, not JavaScript internals', async () => {

@@ -9,9 +9,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { commandList } from '../../src/rpc/handler.js';
+import { loadedModules, moduleLogArgs } from '../helpers/module-log.js';
 import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, rootProcess } from '../helpers/checkpoints.js';
 
 const HELPER = join(REPO_ROOT, 'src', 'rpc', 'main.ts');
+/** The helper as the build compiled it, as the gdb plugin starts it. */
+const BUILT_HELPER = join(REPO_ROOT, 'dist', 'src', 'rpc', 'main.js');
 const demo = fixtureImagesDir('demo');
 const demoRoot = fixtureRootfs('demo');
 const live = rootProcess(loadFixtureTruth('demo'));
@@ -48,8 +52,9 @@ class RawHelper {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor() {
-    this.child = spawn(process.execPath, ['--import', 'tsx', HELPER], {
+  /** `nodeArgs` replace the default `--import tsx src/rpc/main.ts`. */
+  constructor(nodeArgs: readonly string[] = ['--import', 'tsx', HELPER]) {
+    this.child = spawn(process.execPath, nodeArgs, {
       cwd: REPO_ROOT,
       env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir },
     });
@@ -124,8 +129,8 @@ interface OpenResult {
 }
 
 const helpers: RawHelper[] = [];
-function startHelper(): RawHelper {
-  const helper = new RawHelper();
+function startHelper(nodeArgs?: readonly string[]): RawHelper {
+  const helper = new RawHelper(nodeArgs);
   helpers.push(helper);
   return helper;
 }
@@ -296,6 +301,23 @@ describe('open, commands, run, close on the demo fixture', () => {
     expect(second.directory).not.toBe(first.directory);
     expect(existsSync(first.directory)).toBe(false);
     expect(existsSync(second.processes[0]!.socket)).toBe(true);
+  }, 30_000);
+});
+
+describe('the built helper loads what a request needs', () => {
+  it('opens and lists the commands without loading the views or the core export, and loads the views for the first run', async () => {
+    const log = join(scratchDir('criu-gdb-rpc-modules-'), 'loaded');
+    const helper = startHelper([...moduleLogArgs(log), BUILT_HELPER]);
+    const loaded = (): string[] => loadedModules(log);
+    await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    // The answer is the views' own list, as the source computes it.
+    expect(await helper.result('commands')).toEqual(await commandList());
+    expect(loaded()).toContain('rpc/session.js');
+    expect(loaded()).not.toContain('views/index.js');
+    expect(loaded().filter((module) => module.startsWith('export/'))).toEqual([]);
+    const info = await helper.result<{ text: string }>('run', { argv: ['info'] });
+    expect(info.text).toMatch(/x86_64|aarch64/);
+    expect(loaded()).toContain('views/index.js');
   }, 30_000);
 });
 

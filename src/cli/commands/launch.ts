@@ -62,13 +62,14 @@ export function gdbCommandLine(dir: string, root: string | undefined, pid: numbe
 /**
  * Whether `argv` asks for the launcher: `criu-gdb gdb ...`, or a first word that names no command and is a
  * directory or looks like a path (so a mistyped command is still reported as an unknown command).
+ * `commandNames` is asked only for a word without a slash (no command has one in its name), so that
+ * `criu-gdb ./dump` loads no command's modules.
  */
-export function isLaunch(argv: readonly string[], commandNames: readonly string[]): boolean {
+export async function isLaunch(argv: readonly string[], commandNames: () => Promise<readonly string[]>): Promise<boolean> {
   const first = argv[0];
   if (first === undefined || first.startsWith('-')) return false;
-  if (first === 'gdb') return true;
-  if (first === 'help' || commandNames.includes(first)) return false;
-  if (first.includes('/')) return true;
+  if (first === 'gdb' || first.includes('/')) return true;
+  if (first === 'help' || (await commandNames()).includes(first)) return false;
   try {
     const stat = statSync(first);
     return stat.isDirectory() || stat.isFile();
