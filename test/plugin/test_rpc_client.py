@@ -38,6 +38,23 @@ class RpcClientTest(unittest.TestCase):
         self.assertRegex(found["text"], r"^%d 0x[0-9a-f]+  \S+  \|\.*criu-gdb corner shop\.*\|$" % pid)
         self.assertEqual(self.helper.request("close"), {"closed": True})
 
+    def test_node_reads_no_certificates_unless_debuginfod_is_https(self):
+        certificates = "/etc/ssl/certs/ca-certificates.crt"
+        cases = [({}, False), ({"DEBUGINFOD_URLS": "http://127.0.0.1:1 file:///x"}, False),
+                 ({"DEBUGINFOD_URLS": "http://127.0.0.1:1 HTTPS://debuginfod.example"}, True)]
+        for extra, kept in cases:
+            environ = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
+            environ.update(extra, NODE_EXTRA_CA_CERTS=certificates)
+            helper = rpc.Helper(rpc.helper_command(REPO), environ)
+            try:
+                self.assertEqual(helper.request("ping")["pid"], helper.pid)
+                with open("/proc/%d/environ" % helper.pid, "rb") as f:
+                    seen = f.read().split(b"\0")
+                self.assertEqual(("NODE_EXTRA_CA_CERTS=" + certificates).encode() in seen, kept, extra)
+                self.assertIn(b"PATH=" + os.environ["PATH"].encode(), seen)
+            finally:
+                helper.stop()
+
     def test_helper_errors_are_one_line_with_their_code(self):
         with self.assertRaises(rpc.HelperError) as caught:
             self.helper.request("frobnicate")
