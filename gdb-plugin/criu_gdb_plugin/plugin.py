@@ -2,9 +2,11 @@
 
 import gdb
 
-from . import commands, hooks
+import os
+
+from . import commands, hooks, rpc
 from . import session as sessions
-from .gdbutil import Quiet
+from .gdbutil import Quiet, execute
 
 _registered = False
 
@@ -38,6 +40,10 @@ def register():
     if _registered:
         return
     _registered = True
+    if rpc.claim_launcher_helper(os.environ):
+        # Programs gdb runs (inferiors, `shell`) must not see the launcher's helper either.
+        with Quiet():
+            execute("unset environment %s" % rpc.LAUNCHER_HELPER_VARIABLE)
     hooks.CheckWritable(lambda: sessions.current)
     commands.CriuLoad()
     commands.CriuUnload()

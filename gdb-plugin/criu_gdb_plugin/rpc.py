@@ -59,11 +59,90 @@ def helper_command(project):
     return [node, main]
 
 
+# A helper started by the launcher (`criu-gdb DIR`) before gdb, so that node starts while gdb does: gdb
+# inherits its stdin, stdout and stderr file as descriptors 3, 4 and 5, and $CRIU_GDB_HELPER is its pid.
+LAUNCHER_HELPER_VARIABLE = "CRIU_GDB_HELPER"
+LAUNCHER_HELPER_FDS = (3, 4, 5)
+
+
+class LauncherProcess:
+    """The launcher's helper, with the part of subprocess.Popen's interface Helper uses. It is the
+    launcher's child, not gdb's: it is watched with signal 0 and ends when its stdin closes."""
+
+    def __init__(self, pid, stdin, stdout):
+        self.pid = pid
+        self.stdin = os.fdopen(stdin, "wb", buffering=0)
+        self.stdout = os.fdopen(stdout, "rb", buffering=0)
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                with open("/proc/%d/stat" % self.pid, "rb") as f:
+                    gone = f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+            except OSError:
+                gone = True
+            if gone:
+                self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired("criu-gdb helper", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def terminate(self):
+        self._signal(signal.SIGTERM)
+
+    def kill(self):
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, number):
+        try:
+            os.kill(self.pid, number)
+        except OSError:
+            pass
+
+
+_launcher_helper = None
+
+
+def claim_launcher_helper(environ):
+    """Takes the launcher's helper descriptors (once, at plugin load), so that nothing gdb starts inherits
+    them; returns whether there is one. A variable without its descriptors is ignored."""
+    global _launcher_helper
+    value = environ.pop(LAUNCHER_HELPER_VARIABLE, None)
+    if _launcher_helper is not None or not value or not value.isdigit():
+        return _launcher_helper is not None
+    try:
+        for fd in LAUNCHER_HELPER_FDS:
+            os.fstat(fd)
+            os.set_inheritable(fd, False)
+    except OSError:
+        return False
+    _launcher_helper = int(value)
+    return True
+
+
+def take_launcher_helper():
+    """The launcher's helper as a Helper, the first time only; None when there is none (or it is used)."""
+    global _launcher_helper
+    pid, _launcher_helper = _launcher_helper, None
+    if pid is None:
+        return None
+    stdin, stdout, stderr = LAUNCHER_HELPER_FDS
+    return Helper(None, process=LauncherProcess(pid, stdin, stdout), stderr=os.fdopen(stderr, "rb"))
+
+
 def helper_environment(environ):
     """The helper's environment: environ without NODE_EXTRA_CA_CERTS unless DEBUGINFOD_URLS names an https
     server. Node reads that whole certificate bundle at start-up (60-70 ms of every criu-load, measured),
     and the helper's only TLS connections are to https debuginfod servers."""
     env = dict(environ)
+    env.pop(LAUNCHER_HELPER_VARIABLE, None)
     urls = env.get("DEBUGINFOD_URLS", "").split()
     if "NODE_EXTRA_CA_CERTS" in env and not any(url.lower().startswith("https://") for url in urls):
         del env["NODE_EXTRA_CA_CERTS"]
@@ -73,7 +152,14 @@ def helper_environment(environ):
 class Helper:
     """The helper process and a JSON-RPC 2.0 client over its stdio."""
 
-    def __init__(self, command, environ=None):
+    def __init__(self, command, environ=None, process=None, stderr=None):
+        self.buffer = b""
+        self.next_id = 1
+        self.dead_message = None
+        self.unresponsive = False
+        if process is not None:
+            self.process, self.stderr = process, stderr
+            return
         # stderr goes to an anonymous temporary file, read back for error messages.
         self.stderr = tempfile.TemporaryFile(prefix="criu-gdb-helper-")
         try:
@@ -85,10 +171,6 @@ class Helper:
         except OSError as error:
             self.stderr.close()
             raise ClientError("cannot start the criu-gdb helper (%s): %s" % (command[0], error.strerror or error))
-        self.buffer = b""
-        self.next_id = 1
-        self.dead_message = None
-        self.unresponsive = False
 
     @property
     def pid(self):

@@ -8,7 +8,7 @@ import gdb
 
 from . import hooks
 from .gdbutil import Quiet, execute, inferior, switch
-from .rpc import ClientError, Helper, HelperError, helper_command, timeout_setting
+from .rpc import ClientError, Helper, HelperError, helper_command, take_launcher_helper, timeout_setting
 
 OPEN_TIMEOUT = 120.0
 
@@ -19,8 +19,8 @@ def project_root():
 
 
 def start_helper():
-    """A new helper process of this criu-gdb."""
-    return Helper(helper_command(project_root()))
+    """The helper the launcher started for this gdb, the first time; else a new helper process."""
+    return take_launcher_helper() or Helper(helper_command(project_root()))
 
 
 class Session:

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
-import { delimiter, resolve } from 'node:path';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { packageRoot } from '../../package.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { escapeControls } from '../../views/format.js';
 import { helpText } from '../../views/view.js';
@@ -92,22 +93,79 @@ export function assertCheckpoint(path: string, root: string | undefined): string
   }
 }
 
+/** A helper started for gdb's plugin before gdb, and the anonymous file of its stderr. */
+interface EarlyHelper {
+  child: ChildProcess;
+  stderr: number;
+}
+
+/** What tells the plugin that gdb's descriptors 3, 4 and 5 are the helper's stdin, stdout and stderr. */
+const EARLY_HELPER_VARIABLE = 'CRIU_GDB_HELPER';
+
+/**
+ * Starts the helper (`node dist/src/rpc/main.js`) now, so that node starts and loads while gdb does; the
+ * plugin's criu-load takes it over instead of starting its own. Undefined without a built helper.
+ */
+function startEarlyHelper(): EarlyHelper | undefined {
+  const main = join(packageRoot(), 'dist', 'src', 'rpc', 'main.js');
+  if (!existsSync(main)) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-helper-'));
+  let stderr: number;
+  try {
+    stderr = openSync(join(dir, 'stderr'), 'w+', 0o600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A session of its own, as the plugin starts it: Ctrl-C in gdb must not reach the helper.
+  const child = spawn(process.execPath, [main], { stdio: ['pipe', 'pipe', stderr], detached: true });
+  child.on('error', () => undefined);
+  return { child, stderr };
+}
+
+/** Stops an early helper gdb never got: its stdin closes, and it is killed if it does not exit. */
+function dropEarlyHelper(helper: EarlyHelper | undefined): void {
+  if (!helper) return;
+  helper.child.stdin?.destroy();
+  helper.child.stdout?.destroy();
+  closeSync(helper.stderr);
+  helper.child.kill('SIGTERM');
+  helper.child.unref();
+}
+
+/** Resolves when the early helper has exited, or kills it after `ms` (it exits when gdb closes its stdin). */
+function awaitEarlyHelper(helper: EarlyHelper, ms: number): Promise<void> {
+  const { child } = helper;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      done();
+    }, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}
+
 /**
  * Starts gdb on the checkpoint with inherited stdio and resolves to gdb's exit status. `argv` is the CLI's
  * arguments (a leading `gdb` is skipped). While gdb runs, Ctrl-C belongs to gdb: this process ignores it.
+ * The helper is started first and handed to gdb (descriptors 3-5), so that its start overlaps gdb's.
  */
 export async function launchGdb(argv: readonly string[], err: (text: string) => void): Promise<number> {
   const words = argv[0] === 'gdb' ? argv.slice(1) : [...argv];
   const split = words.indexOf('--');
   const own = split < 0 ? words : words.slice(0, split);
   const extra = split < 0 ? [] : words.slice(split + 1);
+  if (own.includes('--help') || own.includes('-h')) {
+    process.stdout.write(`${launchCommand.help()}\n`);
+    return 0;
+  }
+  const helper = startEarlyHelper();
   let gdbArgs: string[];
   let gdb: string;
   try {
-    if (own.includes('--help') || own.includes('-h')) {
-      process.stdout.write(`${launchCommand.help()}\n`);
-      return 0;
-    }
     const args = parseArgs(own, options);
     const [dir, ...rest] = args.positionals;
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
@@ -116,6 +174,7 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     gdb = chooseGdb(assertCheckpoint(dir, root));
     gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
+    dropEarlyHelper(helper);
     if (error instanceof UsageError) {
       err(`criu-gdb: ${error.message}`);
       err("Try 'criu-gdb --help'.");
@@ -131,8 +190,17 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
   for (const signal of signals) process.on(signal, ignore);
   try {
-    return await new Promise<number>((done) => {
-      const child = spawn(gdb, gdbArgs, { stdio: 'inherit' });
+    const status = await new Promise<number>((done) => {
+      const handed = helper?.child.pid !== undefined && helper.child.stdin && helper.child.stdout ? helper : undefined;
+      const stdio: StdioOptions = handed ? ['inherit', 'inherit', 'inherit', handed.child.stdin!, handed.child.stdout!, handed.stderr] : 'inherit';
+      const env = handed ? { ...process.env, [EARLY_HELPER_VARIABLE]: String(handed.child.pid) } : process.env;
+      const child = spawn(gdb, gdbArgs, { stdio, env });
+      // gdb holds the helper's pipes now; with this process's copies closed, the helper sees gdb's end.
+      if (handed) {
+        handed.child.stdin?.destroy();
+        handed.child.stdout?.destroy();
+        closeSync(handed.stderr);
+      } else dropEarlyHelper(helper);
       child.on('error', (error: NodeJS.ErrnoException) => {
         err(error.code === 'ENOENT' ? `criu-gdb: ${gdb} not found (install gdb 13 or newer)` : `criu-gdb: cannot start ${gdb}: ${error.message}`);
         done(2);
@@ -141,6 +209,8 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
         done(signal ? 128 + (constants.signals[signal] ?? 0) : (code ?? 0));
       });
     });
+    if (helper) await awaitEarlyHelper(helper, 3000);
+    return status;
   } finally {
     for (const signal of signals) process.off(signal, ignore);
   }
