@@ -19,8 +19,8 @@ import { join, resolve } from 'node:path';
 
 /**
  * The reaper's program, for /bin/sh: $1 = registry file, $2 = its directory, $3 = our pid, $4 = the pid
- * to watch (0 for none). The registry is a shell script of `rm -rf -- 'path'` lines (see
- * {@link registryLine}), run in a subshell so that a damaged registry cannot stop the rest.
+ * to watch (0 for none). The registry is a one-line shell script, `exec rm -rf -- 'path'...` (see
+ * {@link registryScript}), run in a subshell so that a damaged registry cannot stop the rest.
  * The watcher waits with one long-lived `tail --pid` (GNU coreutils, checks every 0.2 s); where tail
  * lacks --pid it polls once a second. At the end the reaper kills its own process group (it leads it:
  * it is started detached), which ends the watcher.
@@ -37,13 +37,19 @@ if [ "$watched" -gt 0 ]; then
 fi
 while read -r _; do :; done
 if [ -f "$registry" ]; then (. "$registry") 2>/dev/null; fi
-rm -rf -- "$dir"
+if [ -d "$dir" ]; then rm -rf -- "$dir"; fi
 kill -s KILL -- -$$ 2>/dev/null
 `;
 
-/** The registry line that removes `path`: the path single-quoted for sh, so any character is literal. */
-export function registryLine(path: string): string {
-  return `rm -rf -- '${resolve(path).replaceAll("'", "'\\''")}'\n`;
+/** A path as one sh word: single-quoted, so that every character (newlines too) is literal. */
+function shellWord(path: string): string {
+  return `'${path.replaceAll("'", "'\\''")}'`;
+}
+
+/** The registry: one command removing `paths` (made absolute) and then the registry's own directory. */
+function registryScript(paths: Iterable<string>, registryDirectory: string): string {
+  const words = [...paths, registryDirectory].map((path) => shellWord(resolve(path)));
+  return `exec rm -rf -- ${words.join(' ')}\n`;
 }
 
 let registryDir: string | undefined;
@@ -54,13 +60,13 @@ let watchedPid = 0;
 function writeRegistry(): void {
   if (!registryDir) return;
   const next = join(registryDir, 'paths.next');
-  writeFileSync(next, [...paths].map(registryLine).join(''), { mode: 0o600 });
+  writeFileSync(next, registryScript(paths, registryDir), { mode: 0o600 });
   renameSync(next, join(registryDir, 'paths'));
 }
 
 function start(): void {
   if (registryDir) return;
-  const dir = mkdtempSync(join(tmpdir(), 'criu-gdb-reaper-'));
+  const dir = resolve(mkdtempSync(join(tmpdir(), 'criu-gdb-reaper-')));
   chmodSync(dir, 0o700);
   registryDir = dir;
   // Its own process group, so that a Ctrl-C meant for criu-gdb does not stop the reaper before it reaps.

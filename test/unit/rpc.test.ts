@@ -4,10 +4,10 @@
  * demo fixture with real Unix sockets; the helper cleans up and exits on EOF, signals and shutdown.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT, findSymbol, fixtureImagesDir, fixtureRootfs, loadFixtureTruth, rootProcess } from '../helpers/checkpoints.js';
 
@@ -48,10 +48,10 @@ class RawHelper {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor() {
+  constructor(env: Record<string, string> = {}) {
     this.child = spawn(process.execPath, ['--import', 'tsx', HELPER], {
       cwd: REPO_ROOT,
-      env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir },
+      env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir, ...env },
     });
     this.child.stdout.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -124,8 +124,8 @@ interface OpenResult {
 }
 
 const helpers: RawHelper[] = [];
-function startHelper(): RawHelper {
-  const helper = new RawHelper();
+function startHelper(env: Record<string, string> = {}): RawHelper {
+  const helper = new RawHelper(env);
   helpers.push(helper);
   return helper;
 }
@@ -317,6 +317,27 @@ describe('helper lifetime', () => {
       expect(existsSync(opened.directory)).toBe(false);
     }, 30_000);
   }
+
+  it('SIGKILL: the reaper removes its directory and its own registry, whatever characters the paths hold', async () => {
+    // A temporary directory whose name has a newline, quotes, a backslash and shell syntax.
+    const tmp = join(scratchDir('criu-gdb-rpc-tmp-'), `a'b"\n$(touch x)\\ c`);
+    mkdirSync(tmp);
+    const helper = startHelper({ TMPDIR: tmp, XDG_RUNTIME_DIR: '' });
+    const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    expect(dirname(opened.directory)).toBe(tmp);
+    const ours = (): string[] => readdirSync(tmp).filter((name) => name.startsWith('criu-gdb-'));
+    expect(ours()).toHaveLength(2);
+    expect(ours()).toContain(basename(opened.directory));
+    expect(ours().filter((name) => name.startsWith('criu-gdb-reaper-'))).toHaveLength(1);
+    helper.child.kill('SIGKILL');
+    expect(await helper.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const until = performance.now() + 5000;
+    while (ours().length > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ours()).toEqual([]);
+    // Nothing in the names ran as a command, and nothing else was removed.
+    expect(existsSync(join(REPO_ROOT, 'x'))).toBe(false);
+    expect(readdirSync(dirname(tmp))).toEqual([basename(tmp)]);
+  }, 30_000);
 
   it('closes on shutdown and exits on the exit notification', async () => {
     const helper = startHelper();
