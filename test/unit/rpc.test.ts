@@ -3,11 +3,11 @@
  * with Content-Length framing on stdio. Bad requests get JSON-RPC errors; open/view/search/close work on the
  * demo fixture with real Unix sockets; the helper cleans up and exits on EOF, signals and shutdown.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { commandList } from '../../src/rpc/handler.js';
 import { loadedModules, moduleLogArgs } from '../helpers/module-log.js';
@@ -52,11 +52,26 @@ class RawHelper {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  /** `nodeArgs` replace the default `--import tsx src/rpc/main.ts`. */
-  constructor(nodeArgs: readonly string[] = ['--import', 'tsx', HELPER]) {
-    this.child = spawn(process.execPath, nodeArgs, {
+  /** With a parent: the helper's stdin, a FIFO this test holds open (so the parent's death closes nothing). */
+  private readonly input: number | undefined;
+
+  /**
+   * With `underParent`, the helper is started by a shell that waits for it (its parent, as gdb is), and
+   * `child` is that shell; the helper's pid is then {@link helperPid}. `nodeArgs` replace the default
+   * `--import tsx src/rpc/main.ts`.
+   */
+  constructor(env: Record<string, string> = {}, underParent = false, nodeArgs: readonly string[] = ['--import', 'tsx', HELPER]) {
+    let command = [process.execPath, ...nodeArgs];
+    if (underParent) {
+      const fifo = join(scratchDir('criu-gdb-rpc-fifo-'), 'stdin');
+      execFileSync('mkfifo', ['-m', '600', fifo]);
+      // Read and write, so that opening it does not wait for the helper.
+      this.input = openSync(fifo, 'r+');
+      command = ['/bin/sh', '-c', '"$0" --import tsx "$1" <"$2" & echo "$!" >&2; wait', process.execPath, HELPER, fifo];
+    }
+    this.child = spawn(command[0]!, command.slice(1), {
       cwd: REPO_ROOT,
-      env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir },
+      env: { ...process.env, XDG_RUNTIME_DIR: this.runtimeDir, ...env },
     });
     this.child.stdout.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -83,8 +98,20 @@ class RawHelper {
     }
   }
 
+  /** The helper's pid: the child's, or the one its parent shell reported. */
+  get helperPid(): number {
+    const reported = /^(\d+)$/m.exec(this.stderr);
+    return reported ? Number(reported[1]) : this.child.pid!;
+  }
+
   sendRaw(bytes: string | Buffer): void {
-    this.child.stdin.write(bytes);
+    if (this.input === undefined) this.child.stdin.write(bytes);
+    else writeSync(this.input, typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+  }
+
+  /** Closes the helper's FIFO stdin, if it has one. */
+  closeInput(): void {
+    if (this.input !== undefined) closeSync(this.input);
   }
 
   send(message: unknown): void {
@@ -129,13 +156,14 @@ interface OpenResult {
 }
 
 const helpers: RawHelper[] = [];
-function startHelper(nodeArgs?: readonly string[]): RawHelper {
-  const helper = new RawHelper(nodeArgs);
+function startHelper(env: Record<string, string> = {}, underParent = false, nodeArgs?: readonly string[]): RawHelper {
+  const helper = new RawHelper(env, underParent, nodeArgs);
   helpers.push(helper);
   return helper;
 }
 afterEach(async () => {
   for (const helper of helpers.splice(0)) {
+    helper.closeInput();
     if (helper.child.exitCode === null && helper.child.signalCode === null) {
       helper.child.stdin.end();
       await helper.exited;
@@ -307,7 +335,7 @@ describe('open, commands, run, close on the demo fixture', () => {
 describe('the built helper loads what a request needs', () => {
   it('opens and lists the commands without loading the views or the core export, and loads the views for the first run', async () => {
     const log = join(scratchDir('criu-gdb-rpc-modules-'), 'loaded');
-    const helper = startHelper([...moduleLogArgs(log), BUILT_HELPER]);
+    const helper = startHelper({}, false, [...moduleLogArgs(log), BUILT_HELPER]);
     const loaded = (): string[] => loadedModules(log);
     await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
     // The answer is the views' own list, as the source computes it.
@@ -337,6 +365,59 @@ describe('helper lifetime', () => {
       helper.child.kill(signal);
       expect(await helper.exited).toEqual({ code: 128 + number, signal: null });
       expect(existsSync(opened.directory)).toBe(false);
+    }, 30_000);
+  }
+
+  it('SIGKILL: the reaper removes its directory and its own registry, whatever characters the paths hold', async () => {
+    // A temporary directory whose name has a newline, quotes, a backslash and shell syntax.
+    const tmp = join(scratchDir('criu-gdb-rpc-tmp-'), `a'b"\n$(touch x)\\ c`);
+    mkdirSync(tmp);
+    const helper = startHelper({ TMPDIR: tmp, XDG_RUNTIME_DIR: '' });
+    const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+    expect(dirname(opened.directory)).toBe(tmp);
+    const ours = (): string[] => readdirSync(tmp).filter((name) => name.startsWith('criu-gdb-'));
+    expect(ours()).toHaveLength(2);
+    expect(ours()).toContain(basename(opened.directory));
+    expect(ours().filter((name) => name.startsWith('criu-gdb-reaper-'))).toHaveLength(1);
+    helper.child.kill('SIGKILL');
+    expect(await helper.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const until = performance.now() + 5000;
+    while (ours().length > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ours()).toEqual([]);
+    // Nothing in the names ran as a command, and nothing else was removed.
+    expect(existsSync(join(REPO_ROOT, 'x'))).toBe(false);
+    expect(readdirSync(dirname(tmp))).toEqual([basename(tmp)]);
+  }, 30_000);
+
+  /** Is `pid` gone (no such process, or a zombie)? */
+  function gone(pid: number): boolean {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    } catch {
+      return true;
+    }
+  }
+
+  async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
+    const until = performance.now() + ms;
+    while (!condition() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    return condition();
+  }
+
+  // A tail without --pid (as in busybox) makes the reaper poll the parent instead.
+  const tailWithoutPid = scratchDir('criu-gdb-rpc-tail-');
+  writeFileSync(join(tailWithoutPid, 'tail'), '#!/bin/sh\necho "tail: unrecognized option" >&2\nexit 1\n', { mode: 0o755 });
+  for (const [watcher, path] of [['tail --pid', process.env['PATH'] ?? ''], ['a tail without --pid', `${tailWithoutPid}:${process.env['PATH'] ?? ''}`]] as const) {
+    it(`is killed, and its directory removed, when its parent is gone (watching with ${watcher})`, async () => {
+      const helper = startHelper({ PATH: path }, true);
+      const opened = await helper.result<OpenResult>('open', { path: demo, root: demoRoot });
+      const pid = helper.helperPid;
+      expect(pid).not.toBe(helper.child.pid);
+      // The test keeps the helper's stdin open: only the reaper's watch of the parent can stop it.
+      helper.child.kill('SIGKILL');
+      expect(await waitUntil(() => gone(pid), 5000)).toBe(true);
+      expect(await waitUntil(() => !existsSync(opened.directory), 5000)).toBe(true);
     }, 30_000);
   }
 
