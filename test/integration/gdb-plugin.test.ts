@@ -405,6 +405,46 @@ for (const version of gdbMatrix()) {
         expect(result.stdout).toContain('in pause ()');
       }, 60_000);
 
+      it('the launcher starts the helper before gdb and the plugin uses it; nothing gdb runs inherits it; a second load starts its own', async () => {
+        const runtime = scratchDir('criu-gdb-xdg-');
+        // In gdb: the first session's helper (pid, parent, how it is held), what a shell started by gdb
+        // inherits on descriptors 3-5, the variable as gdb's programs see it, then a reload's helper.
+        const probe = [
+          'python import os; from criu_gdb_plugin import session as s',
+          "python h = s.current.helper; print('@@first', h.pid, open('/proc/%d/stat' % h.pid).read().rsplit(')', 1)[1].split()[1], os.getppid(), os.getpid(), type(h.process).__name__)",
+          'shell for fd in 3 4 5; do [ -e /proc/$$/fd/$fd ] && echo "@@inherited $fd"; done; echo "@@variable ${CRIU_GDB_HELPER:-unset}"',
+          'criu-unload',
+          `criu-load ${demo} --root ${demoRoot}`,
+          "python h = s.current.helper; print('@@second', h.pid, open('/proc/%d/stat' % h.pid).read().rsplit(')', 1)[1].split()[1], os.getpid(), type(h.process).__name__)",
+          'bt 1',
+        ];
+        const result = await execa('node', [join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), demo, '--root', demoRoot, '--', '-nx', '-batch', ...probe.flatMap((c) => ['-ex', c])], {
+          reject: false,
+          cwd: tmpdir(),
+          env: { XDG_RUNTIME_DIR: runtime, CRIU_GDB_GDB: currentGdb },
+          timeout: 60_000,
+        });
+        expect(result.stderr).toBe('');
+        expect(result.exitCode).toBe(0);
+        const first = /^@@first (\d+) (\d+) (\d+) (\d+) (\w+)$/m.exec(result.stdout);
+        const second = /^@@second (\d+) (\d+) (\d+) (\w+)$/m.exec(result.stdout);
+        expect(first, result.stdout).not.toBeNull();
+        expect(second, result.stdout).not.toBeNull();
+        const [, firstPid, firstParent, gdbParent, , firstKind] = first!;
+        const [, secondPid, secondParent, gdbPid, secondKind] = second!;
+        // The first helper is the launcher's child (gdb's parent); the reload's is gdb's own.
+        expect([firstParent, firstKind]).toEqual([gdbParent, 'LauncherProcess']);
+        expect([secondParent, secondKind]).toEqual([gdbPid, 'Popen']);
+        expect(secondPid).not.toBe(firstPid);
+        expect(result.stdout).not.toContain('@@inherited');
+        expect(result.stdout).toContain('@@variable unset');
+        expect(result.stdout).toContain('in pause ()');
+        // Both helpers are gone, and so are their sessions.
+        expect(running(Number(firstPid))).toBe(false);
+        expect(running(Number(secondPid))).toBe(false);
+        expect(readdirSync(runtime)).toEqual([]);
+      }, 60_000);
+
       it('gdbinit prints the source line; --install adds it to $HOME/.gdbinit once, and gdb then has criu-load', async () => {
         const home = scratchDir('criu-gdb-home-');
         const saved = process.env['HOME'];

@@ -3,7 +3,6 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, stat
 import { constants, tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { CriuGdbError, UsageError } from '../../errors.js';
-import { Checkpoint } from '../../model/checkpoint.js';
 import { packageRoot } from '../../package.js';
 import { intOption, parseArgs, stringOption, type OptionSpec } from '../../views/args.js';
 import { escapeControls } from '../../views/format.js';
@@ -76,20 +75,6 @@ export async function isLaunch(argv: readonly string[], commandNames: () => Prom
     return stat.isDirectory() || stat.isFile();
   } catch {
     return false;
-  }
-}
-
-/**
- * Throws a CheckpointError when `path` is not a checkpoint directory or archive, so that gdb is not started
- * on it. An archive is only indexed (its pages stay where they are). Returns the checkpoint's architecture
- * (CRIU's name, from the first process with a core image), if any.
- */
-export function assertCheckpoint(path: string, root: string | undefined): string | undefined {
-  const checkpoint = Checkpoint.open(path, { root, archive: { pages: 'lazy' } });
-  try {
-    return checkpoint.processes.map((p) => p.arch).find((arch) => arch !== 'unknown');
-  } finally {
-    checkpoint.close();
   }
 }
 
@@ -171,6 +156,8 @@ export async function launchGdb(argv: readonly string[], err: (text: string) => 
     if (dir === undefined) throw new UsageError('missing checkpoint directory');
     if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0] ?? ''} (gdb's own arguments go after --)`);
     const root = stringOption(args, 'root');
+    // Loaded only now: the model's modules take longer to load than the helper takes to start.
+    const { assertCheckpoint } = await import('./launch-check.js');
     gdb = chooseGdb(assertCheckpoint(dir, root));
     gdbArgs = gdbCommandLine(dir, root, intOption(args, 'pid'), extra);
   } catch (error) {
