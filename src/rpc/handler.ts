@@ -4,7 +4,7 @@
  * model, the views and the remote-protocol server are loaded on first use.
  */
 import { readFileSync } from 'node:fs';
-import { ResponseError } from 'vscode-jsonrpc/node.js';
+import { ResponseError } from './json-rpc.js';
 import { CancelledError, CriuGdbError, UsageError } from '../errors.js';
 import {
   RpcErrorCode,

@@ -16,7 +16,7 @@ import {
   type ContentTypeDecoder,
   type Message,
   type ResponseMessage,
-} from 'vscode-jsonrpc/node.js';
+} from './json-rpc.js';
 import { CancelledError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import { watchParent, withDefaultSignals } from '../reaper.js';
