@@ -4,6 +4,12 @@ import { CriuGdbError } from '../errors.js';
 import { escapeBinary } from './packets.js';
 import { parseProcPath, procFileContent, procLinkTarget } from './proc-files.js';
 
+/**
+ * Most bytes one vFile:pread answers (gdb reads on from where a short read ended). gdb asks for a whole
+ * packet, about 128 KiB, even to check an executable's build-id, which the first few KiB hold.
+ */
+const PREAD_REPLY_BYTES = 32 * 1024;
+
 /** errno values of gdb's File-I/O protocol (not the host's). */
 const FileIoErrno = { ENOENT: 2, EBADF: 9, EACCES: 13, EINVAL: 22, EMFILE: 24, EROFS: 30, ENAMETOOLONG: 91 } as const;
 
@@ -153,7 +159,7 @@ export class RemoteFiles {
     if (!file) return failure(FileIoErrno.EBADF);
     if (Number.isNaN(count) || Number.isNaN(offset) || count < 0 || offset < 0) return failure(FileIoErrno.EINVAL);
     // Escaping can double the size: stay under the packet size even in the worst case.
-    const wanted = Math.min(count, Math.floor((this.maxReply - 32) / 2));
+    const wanted = Math.min(count, PREAD_REPLY_BYTES, Math.floor((this.maxReply - 32) / 2));
     let data: Buffer;
     if (file.type === 'memory') data = file.content.subarray(offset, offset + wanted);
     else {
