@@ -50,6 +50,11 @@ export class RspConnection {
   private noAck = false;
   private currentThread: number;
   private lastReply: Buffer | undefined;
+  /** Where the last memory read ended, to notice reads that continue one another. */
+  private lastRead: { end: bigint; length: number; encoding: 'hex' | 'binary' } | undefined;
+  /** The reply to the read that would continue a sequential run, made while gdb digested the previous one. */
+  private prepared: { address: bigint; length: number; encoding: 'hex' | 'binary'; reply: FramedPacket | string } | undefined;
+  private closed = false;
 
   constructor(
     private readonly socket: Socket,
@@ -59,7 +64,11 @@ export class RspConnection {
     this.currentThread = target.pid;
     this.files = new RemoteFiles(checkpoint, PACKET_SIZE);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('close', () => this.files.closeAll());
+    socket.on('close', () => {
+      this.closed = true;
+      this.prepared = undefined;
+      this.files.closeAll();
+    });
     socket.on('error', () => socket.destroy());
   }
 
@@ -192,6 +201,28 @@ export class RspConnection {
     const address = hexBigInt(addressText ?? '');
     const length = /^[0-9a-fA-F]{1,8}$/.test(lengthText ?? '') ? parseInt(lengthText!, 16) : Number.NaN;
     if (address === undefined || Number.isNaN(length)) return 'E16';
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    const reply =
+      prepared && prepared.address === address && prepared.length === length && prepared.encoding === encoding
+        ? prepared.reply
+        : this.memoryReplyAt(address, length, encoding);
+    const last = this.lastRead;
+    const end = address + BigInt(length);
+    this.lastRead = { end, length, encoding };
+    // gdb reads on where a read ended (a dump, its cache filling line after line): the next reply is made
+    // now, while gdb is busy with this one (it takes gdb longer to take in a reply than to make it here).
+    if (last && last.end === address && last.length === length && last.encoding === encoding && length > 0) {
+      setImmediate(() => {
+        if (this.closed || this.lastRead?.end !== end) return;
+        this.prepared = { address: end, length, encoding, reply: this.memoryReplyAt(end, length, encoding) };
+      });
+    }
+    return reply;
+  }
+
+  /** The reply to a read of `length` bytes at `address`. */
+  private memoryReplyAt(address: bigint, length: number, encoding: 'hex' | 'binary'): FramedPacket | string {
     let data: Buffer;
     try {
       data = this.target.readMemory(address, Math.min(length, PACKET_SIZE / 2));
