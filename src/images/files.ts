@@ -683,9 +683,10 @@ export function readFileTable(dir: ImageDirectory): Map<number, FileDescription>
   // Old dumps keep the path of a fifo or tty in a reg-files.img entry with the same id; that entry is
   // only a path record, not a file of its own.
   const pathOnly = new Set(raws.filter((r) => r.type === FD_TYPES.FIFO || r.type === FD_TYPES.TTY).map((r) => r.id));
+  const descriptions = raws.filter((raw) => !(raw.type === FD_TYPES.REG && pathOnly.has(raw.id)));
+  // Checked before anything is decoded further: a flood of repeated ids then costs one pass.
   const seen = new Set<number>();
-  for (const raw of raws) {
-    if (raw.type === FD_TYPES.REG && pathOnly.has(raw.id)) continue;
+  for (const raw of descriptions) {
     if (seen.has(raw.id)) badValue(raw.source, `file id ${raw.id} is used twice`);
     seen.add(raw.id);
   }
@@ -707,10 +708,7 @@ export function readFileTable(dir: ImageDirectory): Map<number, FileDescription>
   };
 
   const files = new Map<number, FileDescription>();
-  for (const raw of raws) {
-    if (raw.type === FD_TYPES.REG && pathOnly.has(raw.id)) continue;
-    files.set(raw.id, decodeFile(raw, side));
-  }
+  for (const raw of descriptions) files.set(raw.id, decodeFile(raw, side));
   linkUnixPeers(files);
   return files;
 }
