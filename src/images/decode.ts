@@ -89,6 +89,19 @@ class Cursor {
     return this.low;
   }
 
+  /**
+   * Narrows the cursor to the length-delimited value that starts here (its varint length first); returns
+   * the end to restore once the value is read.
+   */
+  enter(): number {
+    const length = this.uint32();
+    const start = this.take(length);
+    const outer = this.end;
+    this.position = start;
+    this.end = start + length;
+    return outer;
+  }
+
   /** `length` bytes from here: [start, end). */
   take(length: number): number {
     const start = this.position;
@@ -212,24 +225,16 @@ function readField(cursor: Cursor, field: FieldLayout, number: number, wire: num
   let value: unknown;
   if (field.type === 'message') {
     if (wire !== LENGTH_DELIMITED) return cursor.skip(wire, number, depth);
-    const length = cursor.uint32();
-    const start = cursor.take(length);
-    const end = cursor.end;
-    cursor.position = start;
-    cursor.end = start + length;
+    const outer = cursor.enter();
     value = readMessage(cursor, subLayout(field), depth + 1);
-    cursor.end = end;
+    cursor.end = outer;
   } else if (wire === expected) {
     value = readScalar(cursor, field.type);
   } else if (field.repeated && wire === LENGTH_DELIMITED && expected !== LENGTH_DELIMITED) {
     // Packed: the values one after the other in one length-delimited run.
-    const length = cursor.uint32();
-    const start = cursor.take(length);
-    const end = cursor.end;
-    cursor.position = start;
-    cursor.end = start + length;
+    const outer = cursor.enter();
     while (cursor.position < cursor.end) append(message, field.name, readScalar(cursor, field.type));
-    cursor.end = end;
+    cursor.end = outer;
     return;
   } else {
     return cursor.skip(wire, number, depth);
